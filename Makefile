@@ -1,0 +1,55 @@
+# Backoffice: `make run` starts the whole portal, `make test` runs every test. Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+# The embedded Redis runs only when no REDIS_URL is configured (environment or .env).
+PROCESSES = web worker beat flower$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
+
+.PHONY: run demo test test-fast lint bench install browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+.env:
+	$(BIN)/python -m backoffice.envfile > .env
+	@echo "wrote .env with fresh secrets (never commit it)"
+
+run: install .env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py setup_portal --demo
+	@echo "Backoffice: http://127.0.0.1:$(PORT)/admin/  (user admin; password printed above on first run," \
+	      "or DJANGO_SUPERUSER_PASSWORD; reset with: $(BIN)/python manage.py changepassword admin)"
+	@echo "Flower inside the portal: http://127.0.0.1:$(PORT)/ops/flower/   Health: http://127.0.0.1:$(PORT)/healthz"
+	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start --procfile deploy/Procfile --app-root . --port $(PORT) $(PROCESSES)
+
+# Debian's Chromium for the browser tests (never a downloaded browser build).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+test: install browser
+	$(BIN)/python -m pytest $(ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python -m bench $(if $(ONLY),--only $(ONLY),)
+
+clean:
+	rm -rf $(VENV) var staticfiles

@@ -1,0 +1,52 @@
+"""Install what the portal needs to be usable, idempotently: roles, default schedules, the superuser.
+
+With --demo, also demo staff (one per role) and each app's demo data (an app's `demo.py` module with a
+`demo_install(*, stdout)` function).
+"""
+
+import importlib
+import os
+
+from django.apps import apps
+from django.core.management.base import BaseCommand
+from django.utils.module_loading import module_has_submodule
+
+from backoffice.accounts.roles import ANALYSTS, OPERATORS, OPS
+from backoffice.accounts.services import roles_install, staff_user_ensure, superuser_ensure
+from backoffice.schedules.services import schedules_install_defaults
+
+DEMO_STAFF = {"operator": OPERATORS, "analyst": ANALYSTS, "ops": OPS}
+
+
+class Command(BaseCommand):
+    help = "Create staff roles, default schedules and the admin user if missing (--demo: and demo data)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--demo", action="store_true", help="also install demo staff and demo data")
+        parser.add_argument("--username", default="admin")
+
+    def handle(self, *args, demo: bool, username: str, **options):
+        for role, count in roles_install().items():
+            self.stdout.write(f"role {role}: {count} permissions")
+        report = schedules_install_defaults()
+        for outcome in ("created", "kept", "skipped"):
+            for name in report[outcome]:
+                self.stdout.write(f"schedule {name!r}: {outcome}")
+
+        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
+        generated = superuser_ensure(username=username, password=password)
+        if generated:
+            self.stdout.write(
+                self.style.WARNING(f"superuser {username!r} created with password: {generated}  (shown once)")
+            )
+        if demo:
+            self._install_demo(password=password or generated)
+
+    def _install_demo(self, *, password: str | None) -> None:
+        if password:  # demo staff share the admin's password, so one secret opens the demo
+            for name, role in DEMO_STAFF.items():
+                if staff_user_ensure(username=name, role=role, password=password):
+                    self.stdout.write(f"demo staff {name!r} ({role}) created")
+        for config in apps.get_app_configs():
+            if module_has_submodule(config.module, "demo"):
+                importlib.import_module(f"{config.name}.demo").demo_install(stdout=self.stdout)

@@ -1,0 +1,30 @@
+"""The portal's default periodic schedules, installed by `setup_portal` when missing.
+
+Staff own them once installed: a default is created by name if absent and never overwritten or deleted,
+so edits made in the admin survive every deploy (unlike beat's settings-based CELERY_BEAT_SCHEDULE, which
+is upserted at every beat start). A default whose task is not registered yet is skipped, not installed
+broken; it is installed on the next run once its app provides the task.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DefaultSchedule:
+    name: str
+    task: str
+    description: str
+    every_seconds: int | None = None
+    crontab: dict = field(default_factory=dict)  # minute, hour, day_of_week, day_of_month, month_of_year
+    kwargs: dict = field(default_factory=dict)
+    queue: str | None = None
+
+
+DEFAULT_SCHEDULES = [
+    DefaultSchedule(
+        name="Task results clean-up",
+        task="results.cleanup",
+        description="Deletes stored task results past their retention, in batches.",
+        crontab={"minute": "17", "hour": "3"},
+    ),
+]

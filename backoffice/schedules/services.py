@@ -1,0 +1,52 @@
+"""State changes for periodic schedules (django-celery-beat's tables)."""
+
+import json
+
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
+
+from backoffice.celery import app as celery_app
+from backoffice.schedules.defaults import DEFAULT_SCHEDULES, DefaultSchedule
+
+
+def _schedule_for(default: DefaultSchedule) -> dict:
+    if default.every_seconds:
+        interval, _ = IntervalSchedule.objects.get_or_create(
+            every=default.every_seconds, period=IntervalSchedule.SECONDS
+        )
+        return {"interval": interval}
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute=default.crontab.get("minute", "*"),
+        hour=default.crontab.get("hour", "*"),
+        day_of_week=default.crontab.get("day_of_week", "*"),
+        day_of_month=default.crontab.get("day_of_month", "*"),
+        month_of_year=default.crontab.get("month_of_year", "*"),
+        timezone="UTC",
+    )
+    return {"crontab": crontab}
+
+
+@transaction.atomic
+def schedules_install_defaults(*, defaults: list[DefaultSchedule] | None = None) -> dict[str, list[str]]:
+    """Create each missing default schedule by name; never touch one that exists."""
+    celery_app.loader.import_default_modules()  # registers every app's tasks
+    report: dict[str, list[str]] = {"created": [], "kept": [], "skipped": []}
+    for default in DEFAULT_SCHEDULES if defaults is None else defaults:
+        if PeriodicTask.objects.filter(name=default.name).exists():
+            report["kept"].append(default.name)
+            continue
+        if default.task not in celery_app.tasks:
+            report["skipped"].append(default.name)
+            continue
+        PeriodicTask.objects.create(
+            name=default.name,
+            task=default.task,
+            description=default.description,
+            kwargs=json.dumps(default.kwargs),
+            queue=default.queue,
+            **_schedule_for(default),
+        )
+        report["created"].append(default.name)
+    if report["created"]:
+        PeriodicTasks.update_changed()
+    return report

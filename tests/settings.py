@@ -1,0 +1,20 @@
+"""Test settings: the real settings, with a throwaway Redis and a file test database when none is given."""
+
+import os
+
+if not os.environ.get("REDIS_URL"):
+    # No Redis configured: start the embedded one on a free port for this test run (stopped at exit).
+    from backoffice.embedded_redis import start
+
+    os.environ["REDIS_URL"], _embedded_redis = start()
+
+from backoffice.settings import *  # noqa: E402,F403
+from backoffice.settings import DATABASES, VAR_DIR  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins; never in production
+AXES_ENABLED = False  # the lockout has its own tests, which turn it back on
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, so worker processes started by integration tests see the same database.
+    VAR_DIR.mkdir(exist_ok=True)
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}

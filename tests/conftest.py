@@ -1,0 +1,58 @@
+"""Fixtures shared by the whole suite. Real processes live in tests/processes.py."""
+
+import pytest
+import redis
+from django.conf import settings
+
+from backoffice.embedded_redis import free_port
+from tests import processes
+
+
+@pytest.fixture
+def redis_client():
+    """The test Redis, emptied before the test so queues and locks from earlier tests cannot leak in."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def live_worker(transactional_db, redis_client, tmp_path):
+    """A real Celery worker process on all queues, against the test database and Redis."""
+    proc = processes.worker(tmp_path)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def live_beat(transactional_db, redis_client, tmp_path):
+    proc = processes.beat(tmp_path)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def live_web(transactional_db, redis_client, tmp_path):
+    """gunicorn serving the portal on a free port; `.url` is its base URL."""
+    port = free_port()
+    proc = processes.web(tmp_path, port)
+    proc.url = f"http://127.0.0.1:{port}"
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):
+    """Run on-commit callbacks (task enqueues) captured during the block: `with on_commit(execute=True):`."""
+    return django_capture_on_commit_callbacks
+
+
+def pytest_runtest_makereport(item, call):
+    """Print the logs of live processes when a test using them fails."""
+    if call.when != "call" or call.excinfo is None:
+        return
+    for name in ("live_worker", "live_beat", "live_web"):
+        proc = item.funcargs.get(name) if hasattr(item, "funcargs") else None
+        if proc is not None:
+            item.add_report_section("call", name, proc.log()[-8000:])

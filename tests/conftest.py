@@ -56,3 +56,26 @@ def pytest_runtest_makereport(item, call):
         proc = item.funcargs.get(name) if hasattr(item, "funcargs") else None
         if proc is not None:
             item.add_report_section("call", name, proc.log()[-8000:])
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the run (Playwright's sync API, Debian's browser binary)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    """A fresh browser context and page per test (no cookies shared between tests)."""
+    context = chromium.new_context(accept_downloads=True, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()

@@ -2,6 +2,10 @@
 
 import os
 
+# Playwright's sync API keeps an event loop in the test thread; the ORM calls in browser tests are
+# ordinary synchronous calls all the same.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
 if not os.environ.get("REDIS_URL"):
     # No Redis configured: start the embedded one on a free port for this test run (stopped at exit).
     from backoffice.embedded_redis import start

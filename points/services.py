@@ -1,0 +1,184 @@
+"""Every state change of the points engine. Each service runs in `transaction.atomic()` without `durable`, so
+it nests inside a caller's transaction (orders place an order and redeem its points in one)."""
+
+import uuid
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from points.models import Account, LedgerEntry
+
+
+class InsufficientPoints(Exception):
+    """The balance cannot cover a debit; nothing was written."""
+
+    def __init__(self, *, balance: int, requested: int):
+        self.balance = balance
+        self.requested = requested
+        super().__init__(f"balance {balance} cannot cover {requested} points")
+
+
+class IdempotencyConflict(ValueError):
+    """An idempotency key already used for a different movement (account, amount or kind)."""
+
+
+def _serial_number() -> str:
+    """32 characters that sort by time: UTC timestamp to the second, then 18 random hex digits."""
+    return f"{timezone.now():%Y%m%d%H%M%S}{uuid.uuid4().hex[:18]}"
+
+
+def account_lock(*, account_id: int | None = None, user_id: int | None = None) -> Account:
+    """The account row locked for update (SELECT ... FOR UPDATE), created on demand for a user.
+
+    The one place that locks an account: every balance change goes through it, so changes to one account
+    are serialised and each entry's balance_before is the previous entry's balance_after. Call inside a
+    transaction.
+    """
+    if (account_id is None) == (user_id is None):
+        raise TypeError("account_lock needs exactly one of account_id or user_id")
+    if account_id is not None:
+        return Account.objects.select_for_update().get(pk=account_id)
+    try:
+        return Account.objects.select_for_update().get(user_id=user_id)
+    except Account.DoesNotExist:
+        pass
+    try:
+        with transaction.atomic():  # a savepoint: losing the creation race must not break the caller
+            Account.objects.create(user_id=user_id)
+    except IntegrityError:
+        pass  # created concurrently; the lock below waits for it
+    return Account.objects.select_for_update().get(user_id=user_id)
+
+
+def ledger_append(
+    *,
+    account_id: int | None = None,
+    user_id: int | None = None,
+    amount: int,
+    kind: str,
+    idempotency_key: str,
+    order_number: str = "",
+    reason: str = "",
+    language: str = "",
+    country: str = "",
+    location: str = "",
+    created_by=None,
+    reverses: LedgerEntry | None = None,
+    extra: dict | None = None,
+) -> LedgerEntry:
+    """Append one entry and move the balance with it, in one transaction.
+
+    The same idempotency key returns the entry it made the first time and changes nothing. A debit that the
+    balance cannot cover raises InsufficientPoints. `extra` holds further model fields (links to the rule,
+    progress and source record).
+    """
+    if not idempotency_key:
+        raise ValueError("an idempotency key is required")
+    if not amount:
+        raise ValueError("a ledger entry moves a non-zero amount")
+    if kind not in LedgerEntry.Kind.values:
+        raise ValueError(f"unknown ledger entry kind {kind!r}")
+    with transaction.atomic():
+        account = account_lock(account_id=account_id, user_id=user_id)
+        # Read after the lock: a concurrent append with this key on this account has committed by now.
+        existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.account_id != account.pk or existing.amount != amount or existing.kind != kind:
+                raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was used for another entry")
+            return existing
+        before = account.balance
+        after = before + amount
+        if after < 0:
+            raise InsufficientPoints(balance=before, requested=-amount)
+        entry = LedgerEntry.objects.create(
+            serial_number=_serial_number(),
+            account=account,
+            amount=amount,
+            balance_before=before,
+            balance_after=after,
+            kind=kind,
+            idempotency_key=idempotency_key,
+            order_number=order_number,
+            reason=reason,
+            language=language,
+            country=country,
+            location=location,
+            created_by=created_by,
+            reverses=reverses,
+            **(extra or {}),
+        )
+        Account.objects.filter(pk=account.pk).update(balance=after, updated_at=timezone.now())
+        account.balance = after
+        return entry
+
+
+def _positive(amount: int) -> int:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise ValueError(f"amount must be a positive whole number of points, not {amount!r}")
+    return amount
+
+
+def points_redeem(
+    *, user_id: int, amount: int, idempotency_key: str, order_number: str = "", reason: str = ""
+) -> LedgerEntry:
+    """Spend points (a negative `redeem` entry); InsufficientPoints when the balance is short."""
+    return ledger_append(
+        user_id=user_id,
+        amount=-_positive(amount),
+        kind=LedgerEntry.Kind.REDEEM,
+        idempotency_key=idempotency_key,
+        order_number=order_number,
+        reason=reason,
+    )
+
+
+def points_refund(
+    *, user_id: int, amount: int, idempotency_key: str, order_number: str = "", reason: str = ""
+) -> LedgerEntry:
+    """Give redeemed points back (a positive `refund` entry)."""
+    return ledger_append(
+        user_id=user_id,
+        amount=_positive(amount),
+        kind=LedgerEntry.Kind.REFUND,
+        idempotency_key=idempotency_key,
+        order_number=order_number,
+        reason=reason,
+    )
+
+
+def points_adjust(
+    *, user_id: int, amount: int, reason: str, staff_user=None, idempotency_key: str | None = None
+) -> LedgerEntry:
+    """A manual correction by staff, either sign; the reason is required."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
+        raise ValueError(f"an adjustment moves a non-zero whole number of points, not {amount!r}")
+    if not (reason or "").strip():
+        raise ValueError("an adjustment needs a reason")
+    return ledger_append(
+        user_id=user_id,
+        amount=amount,
+        kind=LedgerEntry.Kind.ADJUST,
+        idempotency_key=idempotency_key or f"adjust:{uuid.uuid4().hex}",
+        reason=reason.strip(),
+        created_by=staff_user,
+    )
+
+
+def ledger_reverse(*, entry_id: int, reason: str, staff_user=None) -> LedgerEntry:
+    """Cancel an entry with an opposite one linked to it. Reversing twice returns the first reversal."""
+    if not (reason or "").strip():
+        raise ValueError("a reversal needs a reason")
+    with transaction.atomic():
+        entry = LedgerEntry.objects.get(pk=entry_id)
+        if entry.kind == LedgerEntry.Kind.REVERSAL:
+            raise ValueError("a reversal cannot itself be reversed; adjust instead")
+        return ledger_append(
+            account_id=entry.account_id,
+            amount=-entry.amount,
+            kind=LedgerEntry.Kind.REVERSAL,
+            idempotency_key=f"reversal:{entry.pk}",
+            order_number=entry.order_number,
+            reason=reason.strip(),
+            created_by=staff_user,
+            reverses=entry,
+        )

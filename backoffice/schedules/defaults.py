@@ -27,4 +27,10 @@ DEFAULT_SCHEDULES = [
         description="Deletes stored task results past their retention, in batches.",
         crontab={"minute": "17", "hour": "3"},
     ),
+    DefaultSchedule(
+        name="Dashboard refresh",
+        task="ops.dashboard_refresh",
+        description="Recomputes the dashboard's cached figures; the admin index reads only these.",
+        every_seconds=60,
+    ),
 ]

@@ -38,8 +38,11 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
+# pytest's exit 5 (no tests collected) means a broken suite, never a pass.
 test: install browser
-	$(BIN)/python -m pytest $(ARGS)
+	@$(BIN)/python -m pytest $(ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: a broken suite, not a pass" >&2; exit 1; fi; \
+	  exit $$status
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)

@@ -5,6 +5,7 @@ test Redis, writes its output to a log file that a failing test prints, and is s
 process group at teardown, so no child survives a test.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -86,10 +87,8 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.signal(signal.SIGKILL)
                 self.popen.wait(5)
-        try:  # children left behind in the group (a prefork pool whose parent died)
+        with contextlib.suppress(ProcessLookupError):  # children left behind (a pool whose parent died)
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.log_file.close()
 
 
@@ -108,7 +107,9 @@ def celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "backoffice", *args]
 
 
-def worker(tmp_path: Path, *, queues: str = "default,points,orders", concurrency: int = 2, **extra_env) -> Process:
+def worker(
+    tmp_path: Path, *, queues: str = "default,points,orders", concurrency: int = 2, **extra_env
+) -> Process:
     """A worker started as deploy/Procfile does, under a unique name; returns once it answers a ping."""
     from backoffice.celery import app
 

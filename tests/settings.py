@@ -15,7 +15,7 @@ if not os.environ.get("REDIS_URL"):
 from backoffice.settings import *  # noqa: E402,F403
 from backoffice.settings import DATABASES, VAR_DIR  # noqa: E402
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins; never in production
+PASSWORD_HASHERS = ["tests.hashers.FastPBKDF2PasswordHasher"]
 AXES_ENABLED = False  # the lockout has its own tests, which turn it back on
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -16,14 +16,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"  # local state for development: SQLite, embedded Redis, export files
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)  # the real environment wins over .env
+# The real environment wins over the file; ENV_FILE points elsewhere (or at /dev/null to read none).
+environ.Env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
 
 # ---------------------------------------------------------------------------------------------------------
 # Core
 # ---------------------------------------------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=True)
 
-_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 - refused when DEBUG is off
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 
@@ -213,7 +214,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # nginx sets it (deploy/nginx.conf)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-X_FRAME_OPTIONS = "SAMEORIGIN"  # the portal frames its own Flower page
+X_FRAME_OPTIONS = "DENY"  # the Flower proxy alone opts into SAMEORIGIN (@xframe_options_sameorigin)
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
 # django-axes: lock an account+address pair after repeated failed admin logins.
@@ -249,6 +250,11 @@ FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # user:password th
 BEAT_HEARTBEAT_KEY = "backoffice:beat:heartbeat"
 BEAT_STALE_AFTER_SECONDS = 60  # /healthz calls beat stale when its last tick is older than this
 RESULTS_RETENTION_DAYS = env.int("RESULTS_RETENTION_DAYS", default=30)  # task results kept this long
+# Per task name, overriding RESULTS_RETENTION_DAYS: RESULTS_RETENTION_BY_TASK="backoffice.ping=1;points.relay=7"
+RESULTS_RETENTION_BY_TASK = env.dict("RESULTS_RETENTION_BY_TASK", cast={"value": int}, default={})
+BEAT_LOCK_KEY = "backoffice:beat:lock"  # one beat sends at a time (backoffice/schedules/scheduler.py)
+# A killed beat's lock frees itself after this; the standby takes over within it (the holder renews at 1/3).
+BEAT_LOCK_TTL_SECONDS = env.int("BEAT_LOCK_TTL_SECONDS", default=15)
 
 LOGGING = {
     "version": 1,

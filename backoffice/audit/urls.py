@@ -1,3 +1,9 @@
+from django.urls import path
+
+from backoffice.audit import views
+
 app_name = "audit"
 
-urlpatterns = []
+urlpatterns = [
+    path("", views.audit_index, name="index"),
+]

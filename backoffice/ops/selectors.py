@@ -1,0 +1,298 @@
+"""Reads that feed the dashboard and the workers page. Each `panel_*` returns JSON-ready figures; they run in
+the refresh task (never in a page request), so they may scan large tables.
+
+Sources: django-celery-results' TaskResult (task history), the broker's queue lists, Celery's control API
+(workers), beat's heartbeat in Redis and django-celery-beat's tables (schedules), and the points and orders
+ledgers (portal features may read them; they never read us).
+"""
+
+from datetime import datetime, timedelta
+
+import redis
+from celery import states
+from django.conf import settings
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum
+from django.db.models.functions import Coalesce, TruncDate, TruncHour
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from django_celery_results.models import TaskResult
+
+from backoffice.celery import app as celery_app
+
+SLOWEST_TASKS = 10  # rows in the "slowest tasks" table
+NEXT_RUNS = 5  # upcoming beat runs shown
+INSPECT_TIMEOUT_S = 1.0  # a worker that does not answer within this is shown as not answering
+PING_TIMEOUT_S = 0.5
+# kombu's Redis transport keeps one list per priority step; step 0 is the bare queue name.
+# https://docs.celeryq.dev/projects/kombu/en/stable/reference/kombu.transport.redis.html
+KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
+KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+        socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
+    )
+
+
+def _hours(now: datetime, count: int) -> list[datetime]:
+    last = now.replace(minute=0, second=0, microsecond=0)
+    return [last - timedelta(hours=count - 1 - i) for i in range(count)]
+
+
+def _days(now: datetime, count: int) -> list:
+    today = timezone.localdate(now)
+    return [today - timedelta(days=count - 1 - i) for i in range(count)]
+
+
+def panel_tasks(*, now: datetime) -> dict:
+    """Successes and failures per hour over 24 h (overall and by task name), and the slowest tasks."""
+    hours = _hours(now, 24)
+    since = hours[0]
+    finished = TaskResult.objects.filter(date_done__gte=since, status__in=[states.SUCCESS, states.FAILURE])
+    rows = (
+        finished.annotate(hour=TruncHour("date_done"))
+        .values("hour", "task_name", "status")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    index = {hour: i for i, hour in enumerate(hours)}
+    success = [0] * len(hours)
+    failure = [0] * len(hours)
+    by_name: dict[str, dict[str, int]] = {}
+    for row in rows:
+        slot = index.get(row["hour"].astimezone(hours[0].tzinfo)) if row["hour"] else None
+        if slot is None:
+            continue
+        series = success if row["status"] == states.SUCCESS else failure
+        series[slot] += row["count"]
+        name = row["task_name"] or "?"
+        totals = by_name.setdefault(name, {"success": 0, "failure": 0})
+        totals["success" if row["status"] == states.SUCCESS else "failure"] += row["count"]
+    duration = ExpressionWrapper(
+        F("date_done") - Coalesce("date_started", "date_created"), output_field=DurationField()
+    )
+    slowest = (
+        finished.filter(status=states.SUCCESS, date_done__isnull=False)
+        .annotate(duration=duration)
+        .order_by("-duration")
+        .values("task_id", "task_name", "worker", "date_done", "duration")[:SLOWEST_TASKS]
+    )
+    return {
+        "hours": [hour.isoformat() for hour in hours],
+        "success": success,
+        "failure": failure,
+        "by_name": [
+            {"task_name": name, **totals}
+            for name, totals in sorted(by_name.items(), key=lambda item: -(item[1]["success"] + item[1]["failure"]))
+        ],
+        "slowest": [
+            {
+                "task_id": row["task_id"],
+                "task_name": row["task_name"] or "?",
+                "worker": row["worker"] or "",
+                "date_done": row["date_done"].isoformat(),
+                "seconds": round(row["duration"].total_seconds(), 3) if row["duration"] else 0.0,
+            }
+            for row in slowest
+        ],
+    }
+
+
+def queue_lengths(client: redis.Redis | None = None) -> list[dict]:
+    """Messages waiting in each configured queue (all priority lists summed)."""
+    client = client or _redis()
+    names = [queue.name for queue in settings.CELERY_TASK_QUEUES]
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            for step in KOMBU_PRIORITY_STEPS:
+                pipe.llen(name if step == 0 else f"{name}{KOMBU_PRIORITY_SEPARATOR}{step}")
+        lengths = pipe.execute()
+    per_queue = len(KOMBU_PRIORITY_STEPS)
+    return [
+        {"queue": name, "length": sum(lengths[i * per_queue : (i + 1) * per_queue])} for i, name in enumerate(names)
+    ]
+
+
+def panel_queues(*, now: datetime) -> dict:
+    return {"queues": queue_lengths()}
+
+
+def workers_inspect(*, timeout: float = INSPECT_TIMEOUT_S) -> list[dict]:
+    """Every worker that answers a ping, with its queues, pool, active and reserved tasks.
+
+    A ping finds who is there; the inspect calls then address exactly those workers and return as soon as
+    all of them answered, so a healthy cluster answers fast and a dead one costs one ping timeout.
+    """
+    replies = celery_app.control.ping(timeout=PING_TIMEOUT_S) or []
+    names = sorted(name for reply in replies for name in reply)
+    if not names:
+        return []
+    inspect = celery_app.control.inspect(destination=names, timeout=timeout, limit=len(names))
+    stats = inspect.stats() or {}
+    active_queues = inspect.active_queues() or {}
+    active = inspect.active() or {}
+    reserved = inspect.reserved() or {}
+    workers = []
+    for name in names:
+        pool = (stats.get(name) or {}).get("pool") or {}
+        pool_size = pool.get("max-concurrency") or len(pool.get("processes") or []) or 0
+        running = active.get(name) or []
+        workers.append(
+            {
+                "name": name,
+                "answered": name in stats,
+                "pid": (stats.get(name) or {}).get("pid"),
+                "pool": pool.get("implementation", "").rsplit(":", 1)[-1],
+                "pool_size": pool_size,
+                "load": round(len(running) / pool_size, 2) if pool_size else 0.0,
+                "processed": sum(((stats.get(name) or {}).get("total") or {}).values()),
+                "queues": sorted(queue["name"] for queue in active_queues.get(name) or []),
+                "active": [_task_brief(task) for task in running],
+                "reserved": [_task_brief(task) for task in reserved.get(name) or []],
+            }
+        )
+    return workers
+
+
+def _task_brief(task: dict) -> dict:
+    return {
+        "id": task.get("id", ""),
+        "name": task.get("name", ""),
+        "args": str(task.get("args", ""))[:200],
+        "time_start": task.get("time_start"),
+    }
+
+
+def panel_workers(*, now: datetime) -> dict:
+    workers = workers_inspect()
+    return {
+        "workers": [
+            {key: worker[key] for key in ("name", "pool", "pool_size", "load", "processed", "queues")}
+            | {"active": len(worker["active"]), "reserved": len(worker["reserved"])}
+            for worker in workers
+        ]
+    }
+
+
+def panel_beat(*, now: datetime) -> dict:
+    """Beat's last heartbeat and the next runs of the enabled schedules."""
+    try:
+        raw = _redis().get(settings.BEAT_HEARTBEAT_KEY)
+        last_tick = datetime.fromtimestamp(float(raw), tz=timezone.UTC).isoformat() if raw else None
+    except redis.RedisError:
+        last_tick = None
+    upcoming = []
+    enabled = PeriodicTask.objects.filter(enabled=True).select_related(
+        "interval", "crontab", "solar", "clocked"
+    )
+    for task in enabled:
+        due = _next_run(task, now)
+        if due is not None:
+            upcoming.append({"name": task.name, "task": task.task, "due": due.isoformat()})
+    upcoming.sort(key=lambda item: item["due"])
+    return {"last_tick": last_tick, "next_runs": upcoming[:NEXT_RUNS], "enabled": len(enabled)}
+
+
+def _next_run(task: PeriodicTask, now: datetime) -> datetime | None:
+    if task.one_off and task.total_run_count:
+        return None
+    if task.clocked_id:
+        return task.clocked.clocked_time
+    try:
+        schedule = task.schedule
+    except Exception:  # noqa: BLE001 - a broken schedule row must not hide the others
+        return None
+    last_run = task.last_run_at or task.start_time or task.date_changed or now
+    remaining = schedule.remaining_estimate(last_run)
+    due = max(now, timezone.now() + remaining) if remaining.total_seconds() > 0 else now
+    if task.start_time and due < task.start_time:
+        due = task.start_time
+    return due
+
+
+# -- points and orders ---------------------------------------------------------------------------------------------
+
+
+def panel_points(*, now: datetime) -> dict:
+    """The capture pipeline (captured, applied, outbox backlog) and points awarded and redeemed per day."""
+    from points.models import ActionRecord, LedgerEntry, PendingEvent
+
+    days = _days(now, 30)
+    start = timezone.make_aware(datetime.combine(days[0], datetime.min.time()))
+    rows = (
+        LedgerEntry.objects.filter(created_at__gte=start, kind__in=[LedgerEntry.Kind.AWARD, LedgerEntry.Kind.REDEEM])
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "kind")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    index = {day: i for i, day in enumerate(days)}
+    awarded = [0] * len(days)
+    redeemed = [0] * len(days)
+    for row in rows:
+        slot = index.get(row["day"])
+        if slot is None:
+            continue
+        if row["kind"] == LedgerEntry.Kind.AWARD:
+            awarded[slot] += row["total"] or 0
+        else:
+            redeemed[slot] += -(row["total"] or 0)  # redemptions are negative amounts
+    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
+    applied_hour = ActionRecord.objects.filter(occurred_at__gte=hour_ago).count()
+    applied_day = ActionRecord.objects.filter(occurred_at__gte=day_ago).count()
+    pending_hour = PendingEvent.objects.filter(created_at__gte=hour_ago).count()
+    pending_day = PendingEvent.objects.filter(created_at__gte=day_ago).count()
+    oldest = PendingEvent.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    return {
+        "days": [day.isoformat() for day in days],
+        "awarded": awarded,
+        "redeemed": redeemed,
+        "applied_hour": applied_hour,
+        "applied_day": applied_day,
+        "captured_hour": applied_hour + pending_hour,
+        "captured_day": applied_day + pending_day,
+        "outbox_backlog": PendingEvent.objects.count(),
+        "outbox_oldest_seconds": max(0, int((now - oldest).total_seconds())) if oldest else None,
+    }
+
+
+def panel_orders(*, now: datetime) -> dict:
+    """Orders by status per day over 14 days, and orders flagged for refund (a payment they could not take)."""
+    from orders.models import Order
+
+    days = _days(now, 14)
+    start = timezone.make_aware(datetime.combine(days[0], datetime.min.time()))
+    rows = (
+        Order.objects.filter(created_at__gte=start)
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "status")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    index = {day: i for i, day in enumerate(days)}
+    by_status: dict[str, list[int]] = {}
+    for row in rows:
+        slot = index.get(row["day"])
+        if slot is not None:
+            by_status.setdefault(row["status"], [0] * len(days))[slot] += row["count"]
+    flagged = Order.objects.filter(needs_refund=True).count()  # cleared when staff record the refund
+    return {
+        "days": [day.isoformat() for day in days],
+        "by_status": [
+            {"status": status, "counts": by_status[status]} for status in Order.Status.values if status in by_status
+        ],
+        "flagged_for_refund": flagged,
+    }
+
+
+PANELS = {
+    "tasks": panel_tasks,
+    "queues": panel_queues,
+    "workers": panel_workers,
+    "beat": panel_beat,
+    "points": panel_points,
+    "orders": panel_orders,
+}

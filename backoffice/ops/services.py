@@ -1,0 +1,101 @@
+"""State changes for operations: refreshing the dashboard's figures, and audited worker control."""
+
+import logging
+import time
+from datetime import datetime
+
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.utils import timezone
+
+from backoffice.celery import app as celery_app
+from backoffice.ops.models import DashboardPanel, Worker
+from backoffice.ops.selectors import PANELS
+
+logger = logging.getLogger(__name__)
+
+CONTROL_REPLY_TIMEOUT_S = 2.0  # how long a control action waits for the worker's reply
+
+
+def dashboard_refresh(*, now: datetime | None = None, panels: list[str] | None = None) -> dict[str, str]:
+    """Recompute each panel and store it. A panel whose source is down keeps its last figures (and their age).
+
+    Returns each panel's outcome: "ok", "absent" (its app has no models yet) or the error text.
+    """
+    now = now or timezone.now()
+    outcome = {}
+    for key in panels or PANELS:
+        started = time.perf_counter()
+        try:
+            data = PANELS[key](now=now)
+        except Exception as exc:  # noqa: BLE001 - one dead source (Redis, a worker) must not stop the rest
+            logger.warning("dashboard panel %s not refreshed: %s", key, exc)
+            outcome[key] = f"error: {exc}"
+            continue
+        if data is None:
+            outcome[key] = "absent"
+            continue
+        with transaction.atomic():
+            DashboardPanel.objects.update_or_create(
+                key=key,
+                defaults={
+                    "data": data,
+                    "refreshed_at": now,
+                    "duration_ms": int((time.perf_counter() - started) * 1000),
+                },
+            )
+        outcome[key] = "ok"
+    return outcome
+
+
+class ControlError(Exception):
+    """A control action that could not be carried out; the message is shown to the user."""
+
+
+CONTROL_ACTIONS = ("pool_grow", "pool_shrink", "shutdown", "revoke", "rate_limit")
+
+
+def worker_control(*, user, action: str, worker: str, task_id: str = "", task_name: str = "", rate: str = "",
+                   terminate: bool = False) -> str:
+    """Run one control action against a worker through Celery's control API and log it in the admin log.
+
+    Returns the worker's reply text. Raises ControlError when the action is unknown or nobody answered.
+    """
+    if action not in CONTROL_ACTIONS:
+        raise ControlError(f"unknown action {action!r}")
+    destination = [worker] if worker else None
+    control = celery_app.control
+    kwargs = {"destination": destination, "reply": True, "timeout": CONTROL_REPLY_TIMEOUT_S}
+    if action == "pool_grow":
+        replies, summary = control.pool_grow(1, **kwargs), f"pool grow by 1 on {worker}"
+    elif action == "pool_shrink":
+        replies, summary = control.pool_shrink(1, **kwargs), f"pool shrink by 1 on {worker}"
+    elif action == "shutdown":
+        if not worker:
+            raise ControlError("shutdown needs one worker")
+        replies, summary = control.shutdown(**kwargs), f"shutdown of {worker}"
+    elif action == "revoke":
+        if not task_id:
+            raise ControlError("revoke needs a task id")
+        replies = control.revoke(task_id, terminate=terminate, **kwargs)
+        summary = f"revoke {task_id}{' (terminate)' if terminate else ''}"
+    else:
+        if not task_name or not rate:
+            raise ControlError("a rate limit needs a task name and a rate such as 10/m")
+        replies = control.rate_limit(task_name, rate, **kwargs)
+        summary = f"rate limit {task_name} = {rate}"
+    if not replies and action != "shutdown":
+        raise ControlError(f"no worker answered: {summary}")
+    reply_text = "; ".join(
+        f"{name}: {body.get('ok') or body.get('error')}" for reply in replies or [] for name, body in reply.items()
+    ) or "sent"
+    LogEntry.objects.create(
+        user=user,
+        content_type=ContentType.objects.get_for_model(Worker, for_concrete_model=False),
+        object_id=worker or "*",
+        object_repr=(worker or "all workers")[:200],
+        action_flag=CHANGE,
+        change_message=f"{summary}: {reply_text}"[:2000],
+    )
+    return reply_text

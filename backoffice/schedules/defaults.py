@@ -33,4 +33,10 @@ DEFAULT_SCHEDULES = [
         description="Recomputes the dashboard's cached figures; the admin index reads only these.",
         every_seconds=60,
     ),
+    DefaultSchedule(
+        name="Order expiry sweeper",
+        task="orders.expire_overdue",
+        description="Expires unpaid orders past their deadline in batches, giving back seats, coupons and points.",
+        every_seconds=60,
+    ),
 ]

@@ -83,10 +83,7 @@ class Coupon(models.Model):
         return self.code
 
     def discount_for(self, subtotal: Decimal) -> Decimal:
-        if self.kind == self.Kind.PERCENT:
-            off = (subtotal * self.value / 100).quantize(Decimal("0.01"))
-        else:
-            off = self.value
+        off = (subtotal * self.value / 100).quantize(Decimal("0.01")) if self.kind == self.Kind.PERCENT else self.value
         return min(off, subtotal)
 
 

@@ -20,7 +20,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backoffice.notify.services import email_queue, sms_queue
-
 from orders.models import (
     POINT_VALUE,
     TRANSITION_TIMESTAMPS,

@@ -169,3 +169,29 @@ def web(tmp_path: Path, port: int, **extra_env) -> Process:
         proc.stop()
         raise AssertionError(f"web did not start:\n{proc.log()}") from None
     return proc
+
+
+def flower(tmp_path: Path, port: int, basic_auth: str, **extra_env) -> Process:
+    """Flower as deploy/Procfile starts it (loopback, /ops/flower prefix, basic auth); returns once it answers."""
+    proc = Process(
+        name="flower",
+        args=celery(
+            "flower", "--address=127.0.0.1", f"--port={port}", "--url_prefix=ops/flower",
+            f"--basic-auth={basic_auth}", "--persistent=False",
+        ),
+        log_path=tmp_path / "flower.log",
+        extra_env=extra_env,
+    ).start()
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/ops/flower/healthcheck", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(lambda: proc.is_running() and answers(), timeout=30, message="flower to answer")
+    except AssertionError:
+        proc.stop()
+        raise AssertionError(f"flower did not start:\n{proc.log()}") from None
+    return proc

@@ -8,6 +8,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from backoffice.celery import app as celery_app
 from backoffice.ops.models import DashboardPanel, Worker
@@ -63,7 +64,7 @@ def worker_control(*, user, action: str, worker: str, task_id: str = "", task_na
     Returns the worker's reply text. Raises ControlError when the action is unknown or nobody answered.
     """
     if action not in CONTROL_ACTIONS:
-        raise ControlError(f"unknown action {action!r}")
+        raise ControlError(_("Unknown action %(action)s.") % {"action": action})
     destination = [worker] if worker else None
     control = celery_app.control
     kwargs = {"destination": destination, "reply": True, "timeout": CONTROL_REPLY_TIMEOUT_S}
@@ -73,20 +74,20 @@ def worker_control(*, user, action: str, worker: str, task_id: str = "", task_na
         replies, summary = control.pool_shrink(1, **kwargs), f"pool shrink by 1 on {worker}"
     elif action == "shutdown":
         if not worker:
-            raise ControlError("shutdown needs one worker")
+            raise ControlError(_("A shutdown needs one worker."))
         replies, summary = control.shutdown(**kwargs), f"shutdown of {worker}"
     elif action == "revoke":
         if not task_id:
-            raise ControlError("revoke needs a task id")
+            raise ControlError(_("Revoking needs a task id."))
         replies = control.revoke(task_id, terminate=terminate, **kwargs)
         summary = f"revoke {task_id}{' (terminate)' if terminate else ''}"
     else:
         if not task_name or not rate:
-            raise ControlError("a rate limit needs a task name and a rate such as 10/m")
+            raise ControlError(_("A rate limit needs a task name and a rate such as 10/m."))
         replies = control.rate_limit(task_name, rate, **kwargs)
         summary = f"rate limit {task_name} = {rate}"
     if not replies and action != "shutdown":
-        raise ControlError(f"no worker answered: {summary}")
+        raise ControlError(_("No worker answered: %(summary)s") % {"summary": summary})
     reply_text = "; ".join(
         f"{name}: {body.get('ok') or body.get('error')}" for reply in replies or [] for name, body in reply.items()
     ) or "sent"

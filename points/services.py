@@ -2,11 +2,15 @@
 it nests inside a caller's transaction (orders place an order and redeem its points in one)."""
 
 import uuid
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from points.models import Account, LedgerEntry
+from points import periods
+from points.models import Account, CheckIn, LedgerEntry
 
 
 class InsufficientPoints(Exception):
@@ -182,3 +186,63 @@ def ledger_reverse(*, entry_id: int, reason: str, staff_user=None) -> LedgerEntr
             created_by=staff_user,
             reverses=entry,
         )
+
+
+@dataclass(frozen=True)
+class BalanceMismatch:
+    account_id: int
+    user_id: int
+    balance: int
+    ledger_sum: int
+    last_balance_after: int | None
+
+
+def balances_check() -> list[BalanceMismatch]:
+    """Accounts whose stored balance differs from the sum of their entries or from their last balance_after."""
+    entries = LedgerEntry.objects.filter(account=OuterRef("pk"))
+    accounts = Account.objects.annotate(
+        ledger_sum=Coalesce(
+            Subquery(entries.order_by().values("account").annotate(total=Sum("amount")).values("total")), Value(0)
+        ),
+        last_after=Subquery(entries.order_by("-id").values("balance_after")[:1]),
+    )
+    mismatched = accounts.exclude(balance=F("ledger_sum")) | accounts.exclude(last_after__isnull=True).exclude(
+        balance=F("last_after")
+    )
+    return [
+        BalanceMismatch(
+            account_id=a.pk,
+            user_id=a.user_id,
+            balance=a.balance,
+            ledger_sum=a.ledger_sum,
+            last_balance_after=a.last_after,
+        )
+        for a in mismatched.order_by("pk")
+    ]
+
+
+def balances_fix(*, account_ids: list[int]) -> int:
+    """Set each account's balance to the sum of its ledger (the ledger is the truth); returns accounts fixed.
+
+    An account whose own chain is inconsistent (the sum differs from the last balance_after) is left alone:
+    that needs a person, not a command.
+    """
+    fixed = 0
+    for account_id in account_ids:
+        with transaction.atomic():
+            account = account_lock(account_id=account_id)
+            entries = LedgerEntry.objects.filter(account=account)
+            total = entries.aggregate(total=Sum("amount"))["total"] or 0
+            last = entries.order_by("-id").values_list("balance_after", flat=True).first()
+            if total < 0 or (last is not None and last != total) or account.balance == total:
+                continue
+            Account.objects.filter(pk=account.pk).update(balance=total, updated_at=timezone.now())
+            fixed += 1
+    return fixed
+
+
+def checkin_create(*, user_id: int, now=None) -> tuple[CheckIn, bool]:
+    """The demo host site's daily check-in: one per user per local day; (row, created)."""
+    day = (now or timezone.now()).astimezone(periods.business_zone()).date()
+    with transaction.atomic():
+        return CheckIn.objects.get_or_create(user_id=user_id, day=day)

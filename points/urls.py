@@ -1,3 +1,10 @@
+from django.urls import path
+
+from points import views
+
 app_name = "points"
 
-urlpatterns = []
+urlpatterns = [
+    path("checkin/", views.checkin, name="checkin"),
+    path("me/", views.me, name="me"),
+]

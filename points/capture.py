@@ -1,0 +1,108 @@
+"""Capturing events: the outbox row (durable before the response leaves) and the wake-up of a worker.
+
+The wake-up is best effort by design: a broker that is down or slow must cost a request milliseconds, never
+the event. The row is already committed; the relay task on the beat schedule republishes what is left behind.
+"""
+
+import datetime as dt
+import logging
+import time
+import uuid
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from points.models import PendingEvent
+from points.tasks import events_process_batch_task
+
+logger = logging.getLogger(__name__)
+
+KICK_KEY = "points:kick"  # set while a batch task is on its way; a worker deletes it before claiming rows
+KICK_TTL_MS = 2000  # if that task is lost, the next capture after this publishes again
+REDIS_TIMEOUT = 0.05  # seconds: a slow Redis costs a request at most this, then the breaker opens
+BREAKER_SECONDS = 2.0  # after a failure, captures skip the broker this long (the relay catches up)
+
+_client: redis.Redis | None = None
+_broker_down_until = 0.0
+
+
+def redis_client() -> redis.Redis:
+    """A Redis client with short timeouts, for the per-request calls of the points engine."""
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+        )
+    return _client
+
+
+def broker_available() -> bool:
+    return time.monotonic() >= _broker_down_until
+
+
+def broker_failed(exc: Exception) -> None:
+    global _broker_down_until
+    _broker_down_until = time.monotonic() + BREAKER_SECONDS
+    logger.warning("points: broker unavailable (%s); captured events wait for the relay", exc)
+
+
+def event_capture(
+    *,
+    user_id: int,
+    action_id: int,
+    business_id: str = "",
+    occurred_at=None,
+    language: str = "",
+    country: str = "",
+    location: str = "",
+    event_id: uuid.UUID | None = None,
+) -> PendingEvent:
+    """Write the outbox row for one completed action and wake a worker once it is committed."""
+    with transaction.atomic():
+        event = PendingEvent.objects.create(
+            event_id=event_id or uuid.uuid4(),
+            user_id=user_id,
+            action_id=action_id,
+            business_id=business_id[:100],
+            occurred_at=occurred_at or timezone.now(),
+            language=language[:16],
+            country=country[:2],
+            location=location[:200],
+        )
+        transaction.on_commit(events_kick)
+    return event
+
+
+def events_kick() -> bool:
+    """Publish one batch task unless one is already on its way; True when a task was published."""
+    if not broker_available():
+        return False
+    try:
+        if not redis_client().set(KICK_KEY, "1", nx=True, px=KICK_TTL_MS):
+            return False  # a task is on its way and will claim this event too
+        events_process_batch_task.apply_async(retry=False)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the row is safe, the relay publishes later
+        broker_failed(exc)
+        return False
+    return True
+
+
+def outbox_backlog(*, older_than_seconds: float = 0) -> int:
+    """Captured events not applied yet, optionally only those older than some seconds."""
+    pending = PendingEvent.objects.all()
+    if older_than_seconds:
+        pending = pending.filter(created_at__lte=timezone.now() - dt.timedelta(seconds=older_than_seconds))
+    return pending.count()
+
+
+def outbox_relay(*, older_than_seconds: float, max_tasks: int) -> int:
+    """Publish batch tasks for events left behind (their own wake-up lost); returns the tasks published."""
+    from points.processing import BATCH_SIZE
+
+    backlog = outbox_backlog(older_than_seconds=older_than_seconds)
+    tasks = min(max_tasks, -(-backlog // BATCH_SIZE))
+    for _ in range(tasks):
+        events_process_batch_task.apply_async()
+    return tasks

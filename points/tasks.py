@@ -1,0 +1,39 @@
+"""Points tasks: thin adapters over the services. Import direction: services may import this module at call
+time to enqueue; each task imports its service inside the function body."""
+
+from celery import shared_task
+
+RELAY_AGE_SECONDS = 2  # events younger than this are left to the task their capture published
+RELAY_MAX_TASKS = 50  # one relay run publishes at most this many batch tasks; the next run does the rest
+
+
+@shared_task(name="points.events_process_batch", ignore_result=True)
+def events_process_batch_task() -> int:
+    """Apply one batch of captured events, and queue the next batch while a backlog remains."""
+    from points.capture import KICK_KEY, broker_failed, redis_client
+    from points.processing import BATCH_SIZE, events_process_batch
+
+    try:
+        redis_client().delete(KICK_KEY)  # before claiming: a capture after this publishes a new task
+    except Exception as exc:  # noqa: BLE001 - the TTL clears the key; the batch goes on
+        broker_failed(exc)
+    applied = events_process_batch()
+    if applied >= BATCH_SIZE:
+        events_process_batch_task.apply_async()
+    return applied
+
+
+@shared_task(name="points.outbox_relay")
+def outbox_relay_task() -> int:
+    """Publish batch tasks for captured events whose own task never came (broker down, worker killed)."""
+    from points.capture import outbox_relay
+
+    return outbox_relay(older_than_seconds=RELAY_AGE_SECONDS, max_tasks=RELAY_MAX_TASKS)
+
+
+@shared_task(name="points.check_balances")
+def balances_check_task() -> int:
+    """Nightly reconciliation: the number of accounts whose balance differs from their ledger (logged)."""
+    from points.services import balances_check
+
+    return len(balances_check())

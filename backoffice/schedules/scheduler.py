@@ -1,35 +1,253 @@
-"""Beat's scheduler: django-celery-beat's DatabaseScheduler plus a heartbeat for /healthz."""
+"""Beat's scheduler: django-celery-beat's DatabaseScheduler, made fit for one live beat and large tables.
 
+What it adds to the stock DatabaseScheduler (see ANCHORS.md section 5 for where the stock one spends time):
+
+- **One sender at a time.** A Redis lock with a TTL (redis-py's `Lock`) guards sending. The holder renews it
+  while alive and releases it on shutdown; a second beat waits, retrying every LOCK_RETRY_S, and takes over
+  once the holder's lock expires (killed holder) or is released. A beat that takes over reloads the schedule
+  from the database, where the previous holder kept `last_run_at` current (SYNC_EVERY_S).
+- **Fast change detection.** `PeriodicTasks.last_change()` is polled every CHANGE_POLL_S, not on every
+  dispatch, and beat never sleeps longer than that, so an edit is live within about a second plus one reload.
+- **Fast dispatch.** One tick sends every due entry for up to BURST_S (stock: one entry per tick, each tick
+  paying a database round trip and an O(N) schedule comparison), and `last_run_at` is written back with one
+  `bulk_update` per batch instead of a SELECT and an UPDATE per entry.
+- **Database outages.** Every database call is guarded: beat keeps dispatching from the schedule it holds,
+  keeps unsaved run times in memory, and reloads once the database answers again.
+- A heartbeat in Redis for /healthz, written by standby and leader alike (both are alive).
+"""
+
+import heapq
 import logging
+import os
+import socket
 import time
 
 import redis
+from celery.beat import event_t
+from celery.utils.time import humanize_seconds
 from django.conf import settings
+from django.db import DatabaseError, InterfaceError, close_old_connections, connection
 from django_celery_beat.schedulers import DatabaseScheduler
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY_S = 5.0  # well inside BEAT_STALE_AFTER_SECONDS
+CHANGE_POLL_S = 1.0  # how often the change marker is read: edits go live within this plus one reload
+LOCK_RETRY_S = 1.0  # a standby beat tries to take the lock this often
+BURST_S = 0.25  # longest run of dispatches in one tick, so lock renewal and change polls stay on time
+SYNC_EVERY_S = 2.0  # last_run_at written back this often: a beat that takes over repeats at most this much
+SYNC_BATCH_SIZE = 500  # rows per UPDATE in bulk_update
+FULL_RELOAD_EVERY_S = 300.0  # as the stock scheduler: also catches changes that skipped update_changed()
+DB_ERRORS = (DatabaseError, InterfaceError)
+
+
+def _refresh_connection() -> None:
+    """Drop a broken or expired connection so the next query reconnects (after an outage, for instance).
+
+    Never inside a transaction (only tests run beat code in one): closing would end it.
+    """
+    if not connection.in_atomic_block:
+        close_old_connections()
 
 
 class PortalScheduler(DatabaseScheduler):
+    sync_every = SYNC_EVERY_S
+
     _last_heartbeat = 0.0
     _heartbeat_client = None
 
+    def __init__(self, *args, **kwargs):
+        self._redis = redis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
+            socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
+        )
+        self.lock_ttl = float(settings.BEAT_LOCK_TTL_SECONDS)
+        self._lock = self._redis.lock(settings.BEAT_LOCK_KEY, timeout=self.lock_ttl, thread_local=False)
+        self._is_leader = False
+        self._renewed_at = 0.0
+        self._next_lock_try = 0.0
+        self._next_change_check = 0.0
+        self._next_full_reload = time.monotonic() + FULL_RELOAD_EVERY_S
+        self._needs_reload = False
+        self.identity = f"{socket.gethostname()}:{os.getpid()}"
+        super().__init__(*args, **kwargs)
+
+    # -- loading -------------------------------------------------------------------------------------------
+
+    @property
+    def schedule(self):
+        if self._schedule is None:
+            self._schedule = {}
+            self._load()
+        return self._schedule
+
+    def _load(self) -> bool:
+        """Replace the in-memory schedule with the database's; on a database error keep the old one."""
+        try:
+            _refresh_connection()
+            changed_at = self.Changes.last_change()
+            loaded = self.all_as_schedule()
+        except DB_ERRORS as exc:
+            logger.warning("beat: database unavailable, keeping the schedule in memory: %s", exc)
+            self._needs_reload = True
+            return False
+        self._schedule = loaded
+        self._last_timestamp = changed_at
+        self._needs_reload = False
+        self._heap = None
+        return True
+
+    def _reload_if_changed(self) -> None:
+        now = time.monotonic()
+        full = now >= self._next_full_reload
+        if not (full or self._needs_reload):
+            try:
+                _refresh_connection()
+                changed_at = self.Changes.last_change()
+            except DB_ERRORS as exc:
+                logger.warning("beat: database unavailable, dispatching from memory: %s", exc)
+                return
+            if changed_at is None or changed_at == self._last_timestamp:
+                return
+            logger.info("beat: schedule changed, reloading")
+        self.sync()  # run times first, so the reload sees them
+        if self._load():
+            self._next_full_reload = now + FULL_RELOAD_EVERY_S
+
+    # -- the lock ------------------------------------------------------------------------------------------
+
+    def _holds_lock(self) -> bool:
+        now = time.monotonic()
+        if self._is_leader:
+            if now - self._renewed_at < self.lock_ttl / 3:
+                return True
+            try:
+                self._lock.reacquire()
+                self._renewed_at = now
+                return True
+            except redis.exceptions.LockError:
+                logger.warning("beat %s: lost the lock, standing by", self.identity)
+                self._step_down()
+                return False
+            except redis.RedisError as exc:
+                if now - self._renewed_at >= self.lock_ttl:
+                    logger.warning("beat %s: lock expired while Redis was unreachable: %s", self.identity, exc)
+                    self._step_down()
+                return False  # the broker is Redis too: nothing could be sent now anyway
+        if now < self._next_lock_try:
+            return False
+        self._next_lock_try = now + LOCK_RETRY_S
+        try:
+            acquired = self._lock.acquire(blocking=False)
+        except redis.RedisError as exc:
+            logger.warning("beat %s: cannot reach Redis for the lock: %s", self.identity, exc)
+            return False
+        if not acquired:
+            return False
+        logger.info("beat %s: acquired the beat lock, sending", self.identity)
+        self._is_leader = True
+        self._renewed_at = now
+        self._needs_reload = True  # the previous holder's run times are in the database
+        self._next_change_check = 0.0
+        return True
+
+    def _step_down(self) -> None:
+        self._is_leader = False
+        self._heap = None
+        self.sync()
+
+    def release_lock(self) -> None:
+        if not self._is_leader:
+            return
+        self._is_leader = False
+        try:
+            self._lock.release()
+            logger.info("beat %s: released the beat lock", self.identity)
+        except redis.RedisError as exc:  # expired already, or Redis gone: the TTL frees it
+            logger.warning("beat %s: lock not released: %s", self.identity, exc)
+
+    # -- ticking -------------------------------------------------------------------------------------------
+
     def tick(self, *args, **kwargs):
         self._heartbeat()
-        return super().tick(*args, **kwargs)
+        if not self._holds_lock():
+            return LOCK_RETRY_S
+        now = time.monotonic()
+        if now >= self._next_change_check:
+            self._next_change_check = now + CHANGE_POLL_S
+            self._reload_if_changed()
+        if self._heap is None:
+            self.populate_heap()
+        return self._dispatch_due()
+
+    def _dispatch_due(self) -> float:
+        heap = self._heap
+        burst_ends = time.monotonic() + BURST_S
+        while heap:
+            event = heap[0]
+            now = time.time()
+            if event[0] > now:
+                return min(event[0] - now, CHANGE_POLL_S)
+            entry = event[2]
+            try:
+                is_due, next_time_to_run = self.is_due(entry)
+            except Exception:  # noqa: BLE001 - one broken entry must not stop beat (as celery.beat does)
+                is_due, next_time_to_run = self._is_due_failed(entry)
+            heapq.heappop(heap)
+            if is_due:
+                next_entry = self.reserve(entry)
+                self.apply_entry(entry, producer=self.producer)
+                heapq.heappush(heap, event_t(now + next_time_to_run, event[1], next_entry))
+            else:
+                delay = next_time_to_run if isinstance(next_time_to_run, int | float) else self.max_interval
+                heapq.heappush(heap, event_t(now + delay, event[1], entry))
+            if time.monotonic() >= burst_ends:
+                return 0
+        return CHANGE_POLL_S
+
+    def reserve(self, entry):
+        new_entry = super().reserve(entry)
+        self._schedule[new_entry.name] = new_entry
+        return new_entry
+
+    # -- writing run times back ----------------------------------------------------------------------------
+
+    def sync(self):
+        if not self._dirty or not self._schedule:
+            return
+        names = [name for name in self._dirty if name in self._schedule]
+        rows = [self._schedule[name].model for name in names]
+        try:
+            _refresh_connection()
+            self.Model.objects.bulk_update(rows, ["last_run_at", "total_run_count"], batch_size=SYNC_BATCH_SIZE)
+        except DB_ERRORS as exc:
+            logger.warning("beat: run times kept in memory until the database answers: %s", exc)
+            return
+        self._dirty.difference_update(names)
+        self._dirty.intersection_update(self._schedule)  # entries gone from the schedule have no row to save
+
+    def close(self):
+        try:
+            super().close()
+        finally:
+            self.release_lock()
+
+    @property
+    def info(self):
+        return (
+            f"    . lock -> {settings.BEAT_LOCK_KEY} (ttl {humanize_seconds(self.lock_ttl)})\n"
+            f"    . change poll -> every {humanize_seconds(CHANGE_POLL_S)}"
+        )
+
+    # -- heartbeat -----------------------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
         now = time.time()
         if now - self._last_heartbeat < HEARTBEAT_EVERY_S:
             return
-        if self._heartbeat_client is None:
-            self._heartbeat_client = redis.Redis.from_url(
-                settings.REDIS_URL, socket_timeout=settings.REDIS_SOCKET_TIMEOUT
-            )
         try:
-            self._heartbeat_client.set(settings.BEAT_HEARTBEAT_KEY, now, ex=24 * 3600)
+            self._redis.set(settings.BEAT_HEARTBEAT_KEY, now, ex=24 * 3600)
             self._last_heartbeat = now
         except redis.RedisError as exc:  # beat keeps scheduling; /healthz will say the broker is down
             logger.warning("beat heartbeat not written: %s", exc)

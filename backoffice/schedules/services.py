@@ -2,7 +2,9 @@
 
 import json
 
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from backoffice.celery import app as celery_app
@@ -50,3 +52,36 @@ def schedules_install_defaults(*, defaults: list[DefaultSchedule] | None = None)
     if report["created"]:
         PeriodicTasks.update_changed()
     return report
+
+
+@transaction.atomic
+def periodic_tasks_set_enabled(*, user, ids, enabled: bool) -> int:
+    """Enable or disable schedules in one UPDATE, log who did it per schedule, and tell beat.
+
+    `queryset.update()` fires no signal, so beat would not notice without `update_changed()`.
+    """
+    tasks = PeriodicTask.objects.filter(pk__in=list(ids)).exclude(enabled=enabled)
+    changed = list(tasks.values_list("pk", flat=True))
+    if not changed:
+        return 0
+    fields = {"enabled": enabled}
+    if not enabled:
+        fields["last_run_at"] = None  # as PeriodicTask.save() does: a re-enabled schedule starts afresh
+    PeriodicTask.objects.filter(pk__in=changed).update(**fields)
+    PeriodicTasks.update_changed()
+    LogEntry.objects.log_actions(
+        user.pk,
+        PeriodicTask.objects.filter(pk__in=changed),
+        CHANGE,
+        change_message=_("Enabled.") if enabled else _("Disabled."),
+        single_object=False,
+    )
+    return len(changed)
+
+
+@transaction.atomic
+def periodic_tasks_delete(*, ids) -> int:
+    """Delete schedules and tell beat once (the admin logs deletions itself, before calling this)."""
+    deleted, _by_model = PeriodicTask.objects.filter(pk__in=list(ids)).delete()
+    PeriodicTasks.update_changed()
+    return deleted

@@ -1,0 +1,44 @@
+"""Task runs in the admin: who started which task, from where (read only), with a way into the console."""
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.console.models import TaskRun
+
+
+@admin.register(TaskRun)
+class TaskRunAdmin(admin.ModelAdmin):
+    change_list_template = "admin/console/taskrun_change_list.html"
+    list_display = ("created_at", "task_name", "started_by", "source", "eta", "live_status")
+    list_filter = ("source", "task_name")
+    search_fields = ("=task_id", "task_name", "periodic_task_name")
+    date_hierarchy = "created_at"
+    list_select_related = ("started_by",)
+    readonly_fields = (
+        "task_id",
+        "task_name",
+        "args",
+        "kwargs",
+        "eta",
+        "source",
+        "periodic_task_name",
+        "retry_of",
+        "started_by",
+        "created_at",
+        "live_status",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("live status"))
+    def live_status(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("console:run", args=[obj.task_id]), _("follow"))

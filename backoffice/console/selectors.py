@@ -1,0 +1,80 @@
+"""Reads behind the task console: the registered tasks with their details, and one task's live state."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from celery.result import AsyncResult
+from django.core.cache import cache
+from django.db.models import Count
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+
+from backoffice.celery import app as celery_app
+from backoffice.schedules.validation import registered_tasks, task_signature
+
+COUNTS_CACHE_KEY = "console:task-counts"
+COUNTS_CACHE_SECONDS = 30  # the index page stays cheap however many results were stored in the last day
+
+
+@dataclass
+class TaskInfo:
+    name: str
+    doc: str
+    signature: str
+    queue: str
+    succeeded: int
+    failed: int
+
+
+def task_queue(name: str) -> str:
+    return celery_app.amqp.router.route({}, name)["queue"].name
+
+
+def recent_counts() -> dict[str, dict[str, int]]:
+    """Per task name, results by status over the last day (cached briefly)."""
+    counts = cache.get(COUNTS_CACHE_KEY)
+    if counts is None:
+        counts = {}
+        rows = (
+            TaskResult.objects.filter(date_done__gte=timezone.now() - timedelta(days=1))
+            .values("task_name", "status")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for row in rows:
+            counts.setdefault(row["task_name"], {})[row["status"]] = row["n"]
+        cache.set(COUNTS_CACHE_KEY, counts, COUNTS_CACHE_SECONDS)
+    return counts
+
+
+def task_infos() -> list[TaskInfo]:
+    counts = recent_counts()
+    return [task_info(name, task, counts) for name, task in registered_tasks().items()]
+
+
+def task_info(name: str, task, counts: dict | None = None) -> TaskInfo:
+    by_status = (counts if counts is not None else recent_counts()).get(name, {})
+    return TaskInfo(
+        name=name,
+        doc=(task.__doc__ or "").strip(),
+        signature=str(task_signature(task)),
+        queue=task_queue(name),
+        succeeded=by_status.get("SUCCESS", 0),
+        failed=by_status.get("FAILURE", 0),
+    )
+
+
+TERMINAL_STATES = ("SUCCESS", "FAILURE", "REVOKED")
+
+
+def task_state(task_id: str) -> dict:
+    """The task's state as AsyncResult reports it (PENDING until a worker stores something)."""
+    result = AsyncResult(task_id, app=celery_app)
+    state = result.state
+    body = {"task_id": task_id, "state": state, "done": state in TERMINAL_STATES, "result": None, "traceback": None}
+    if state == "SUCCESS":
+        body["result"] = repr(result.result)
+    elif state in ("FAILURE", "RETRY"):
+        body["result"] = repr(result.result)
+        body["traceback"] = result.traceback
+    return body

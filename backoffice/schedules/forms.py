@@ -1,0 +1,87 @@
+"""The schedule form: registered tasks only, JSON arguments that bind to the task's signature."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from django_celery_beat.models import PeriodicTask
+
+from backoffice.schedules.validation import (
+    parse_json_args,
+    parse_json_kwargs,
+    registered_tasks,
+    task_signature,
+    validate_task_call,
+)
+
+
+class RegisteredTaskField(forms.ChoiceField):
+    default_error_messages = {"invalid_choice": _("%(value)s is not a registered task.")}
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=self._choices_now, **kwargs)
+
+    @staticmethod
+    def _choices_now():
+        return [("", "---------")] + [
+            (name, f"{name}{task_signature(task)}") for name, task in registered_tasks().items()
+        ]
+
+
+class PeriodicTaskForm(forms.ModelForm):
+    task = RegisteredTaskField(label=_("Task"), help_text=_("Only tasks the workers have registered."))
+
+    class Meta:
+        model = PeriodicTask
+        fields = (
+            "name",
+            "task",
+            "description",
+            "enabled",
+            "interval",
+            "crontab",
+            "solar",
+            "clocked",
+            "args",
+            "kwargs",
+            "queue",
+            "priority",
+            "start_time",
+            "expires",
+            "expire_seconds",
+            "one_off",
+        )
+        widgets = {
+            "args": forms.Textarea(attrs={"rows": 2, "cols": 60}),
+            "kwargs": forms.Textarea(attrs={"rows": 3, "cols": 60}),
+            "description": forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        }
+        help_texts = {
+            "args": _('A JSON list, e.g. [1, "a"].'),
+            "kwargs": _('A JSON object, e.g. {"days": 7}.'),
+        }
+
+    def clean_args(self):
+        return self.cleaned_data.get("args") or "[]"
+
+    def clean_kwargs(self):
+        return self.cleaned_data.get("kwargs") or "{}"
+
+    def clean(self):
+        data = super().clean()
+        args = kwargs = None
+        try:
+            args = parse_json_args(data.get("args"))
+        except ValidationError as exc:
+            self.add_error("args", exc)
+        try:
+            kwargs = parse_json_kwargs(data.get("kwargs"))
+        except ValidationError as exc:
+            self.add_error("kwargs", exc)
+        if data.get("task") and args is not None and kwargs is not None:
+            try:
+                validate_task_call(data["task"], args, kwargs)
+            except ValidationError as exc:
+                self.add_error("kwargs" if kwargs else "args", exc)
+        if data.get("expire_seconds") is not None and data.get("expires"):
+            raise ValidationError(_("Set either an expiry time or expiry seconds, not both."))
+        return data

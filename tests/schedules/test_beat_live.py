@@ -1,0 +1,133 @@
+"""Real beat processes (and a real worker) against the test database and Redis."""
+
+import re
+import signal
+import time
+from datetime import datetime
+
+import pytest
+from django.urls import reverse
+from django_celery_results.models import TaskResult
+
+from tests import processes
+from tests.processes import wait_for
+from tests.schedules.helpers import form_data, interval, make_schedule
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+LOCK_TTL_S = 5  # short in these tests, so a takeover is quick to see
+STAMP = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
+
+
+def sends(proc, name: str) -> list[datetime]:
+    """When this beat sent the schedule `name`, from its log."""
+    found = []
+    for line in proc.log().splitlines():
+        if f"Sending due task {name} (" in line and (stamp := STAMP.search(line)):
+            found.append(datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f"))
+    return found
+
+
+def holds_lock(proc) -> bool:
+    return "acquired the beat lock" in proc.log()
+
+
+def start_beat(tmp_path, label="beat"):
+    return processes.beat(tmp_path, label=label, BEAT_LOCK_TTL_SECONDS=str(LOCK_TTL_S))
+
+
+@pytest.fixture
+def beats(redis_client, tmp_path):
+    started = []
+
+    def start(label):
+        proc = start_beat(tmp_path, label)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+def test_an_interval_edited_in_the_admin_takes_effect_within_5_seconds(live_worker, beats, client, operator):
+    task = make_schedule("edited live", every=3600, ran_ago=0)
+    beat = beats("beat")
+    wait_for(lambda: holds_lock(beat), timeout=30, message="beat to take the lock")
+    time.sleep(1.5)  # its first load is done: the schedule is not due for an hour
+    assert sends(beat, task.name) == []
+
+    client.force_login(operator)
+    response = client.post(
+        reverse("admin:django_celery_beat_periodictask_change", args=[task.pk]),
+        form_data(task, interval=interval(1).pk),
+    )
+    assert response.status_code == 302
+    saved_at = datetime.now()
+
+    wait_for(lambda: sends(beat, task.name), timeout=5, message="beat to send on the new interval")
+    assert (sends(beat, task.name)[0] - saved_at).total_seconds() < 5
+    wait_for(
+        lambda: TaskResult.objects.filter(periodic_task_name=task.name, status="SUCCESS").exists(),
+        timeout=15,
+        message="the worker to run the scheduled task",
+    )
+
+
+def test_a_bulk_disable_from_the_changelist_stops_dispatch(live_worker, beats, client, operator):
+    task = make_schedule("every second", every=1, ran_ago=5)
+    beat = beats("beat")
+    wait_for(lambda: len(sends(beat, task.name)) >= 2, timeout=30, message="beat to send every second")
+
+    client.force_login(operator)
+    response = client.post(
+        reverse("admin:django_celery_beat_periodictask_changelist"),
+        {"action": "disable_selected", "_selected_action": [task.pk]},
+    )
+    assert response.status_code == 302
+    task.refresh_from_db()
+    assert task.enabled is False
+
+    time.sleep(3)  # change poll (1 s) plus one reload, with room to spare
+    settled = len(sends(beat, task.name))
+    time.sleep(4)
+    assert len(sends(beat, task.name)) == settled
+
+
+def test_two_beats_started_together_send_each_slot_once(live_worker, beats):
+    task = make_schedule("one second", every=1, ran_ago=1)
+    first, second = beats("beat-a"), beats("beat-b")
+    wait_for(lambda: holds_lock(first) or holds_lock(second), timeout=30, message="a beat to take the lock")
+    time.sleep(30)
+    first.stop()
+    second.stop()
+
+    sent_a, sent_b = sends(first, task.name), sends(second, task.name)
+    assert sorted([len(sent_a), len(sent_b)])[0] == 0, "both beats sent"
+    times = sorted(sent_a + sent_b)
+    assert 28 <= len(times) <= 32
+    gaps = [(later - earlier).total_seconds() for earlier, later in zip(times, times[1:], strict=False)]
+    assert min(gaps) > 0.5, f"a slot was sent twice: {gaps}"
+    wait_for(
+        lambda: TaskResult.objects.filter(periodic_task_name=task.name).count() == len(times),
+        timeout=20,
+        message="the worker to run every sent task, each once",
+    )
+
+
+def test_killing_the_lock_holder_lets_the_other_take_over_within_the_ttl(live_worker, beats):
+    task = make_schedule("one second", every=1, ran_ago=1)
+    first = beats("beat-a")
+    wait_for(lambda: sends(first, task.name), timeout=30, message="the first beat to send")
+    second = beats("beat-b")
+    wait_for(lambda: "beat: Starting" in second.log(), timeout=30, message="the second beat to start")
+    time.sleep(2)
+    assert sends(second, task.name) == []
+    assert not holds_lock(second)
+
+    first.signal(signal.SIGKILL)  # no shutdown: the lock stays until its TTL runs out
+    killed_at = datetime.now()
+
+    wait_for(lambda: sends(second, task.name), timeout=LOCK_TTL_S + 3, message="the standby to take over")
+    assert holds_lock(second)
+    assert (sends(second, task.name)[0] - killed_at).total_seconds() <= LOCK_TTL_S + 1.5

@@ -16,32 +16,9 @@ ANALYSTS = "Analysts"  # read ledgers, orders and results, export them
 OPS = "Ops"  # watch and control workers, Flower, revoke and retry tasks
 ROLES = (OPERATORS, ANALYSTS, OPS)
 
-# Stock permissions on the packages' own models; our apps declare theirs beside their models.
-ROLE_PERMISSIONS = {
-    OPERATORS: [
-        "django_celery_beat.view_periodictask",
-        "django_celery_beat.add_periodictask",
-        "django_celery_beat.change_periodictask",
-        "django_celery_beat.delete_periodictask",
-        *(
-            f"django_celery_beat.{verb}_{model}"
-            for verb in ("view", "add", "change")
-            for model in ("intervalschedule", "crontabschedule", "clockedschedule", "solarschedule")
-        ),
-        "django_celery_results.view_taskresult",
-    ],
-    ANALYSTS: [
-        "django_celery_beat.view_periodictask",
-        "django_celery_results.view_taskresult",
-        "django_celery_results.view_groupresult",
-    ],
-    OPS: [
-        "django_celery_beat.view_periodictask",
-        "django_celery_beat.change_periodictask",
-        "django_celery_results.view_taskresult",
-        "django_celery_results.view_groupresult",
-    ],
-}
+# The stock beat and results permissions moved to backoffice/schedules/roles.py and backoffice/results/roles.py,
+# beside the admins that use them.
+ROLE_PERMISSIONS: dict[str, list[str]] = {}
 
 
 def role_permissions() -> dict[str, set[str]]:

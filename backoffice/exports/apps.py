@@ -6,3 +6,9 @@ class ExportsConfig(AppConfig):
     name = "backoffice.exports"
     label = "portal_exports"
     verbose_name = _("Exports")
+
+    def ready(self):
+        from backoffice.exports import checks  # noqa: F401 - registers the system check
+        from backoffice.exports.admin import install_background_export_buttons
+
+        install_background_export_buttons()

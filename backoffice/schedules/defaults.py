@@ -39,4 +39,10 @@ DEFAULT_SCHEDULES = [
         description="Expires unpaid orders past their deadline in batches, giving back seats, coupons and points.",
         every_seconds=60,
     ),
+    DefaultSchedule(
+        name="Export files expiry",
+        task="exports.expire",
+        description="Deletes export files past EXPORTS_EXPIRE_HOURS and marks their jobs expired.",
+        crontab={"minute": "7"},  # hourly: a file outlives its expiry by an hour at most
+    ),
 ]

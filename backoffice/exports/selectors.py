@@ -1,0 +1,62 @@
+"""Reads for exports: the changelist's queryset for a query string, and the rows query that gets written."""
+
+from dataclasses import dataclass
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import SuspiciousOperation, ValidationError
+from django.db.models import QuerySet
+from django.http import QueryDict
+from django.test import RequestFactory
+from django.utils.translation import gettext as _
+
+from backoffice.exports.formulas import neutralised_text
+from backoffice.exports.registry import NUMBER, ExportTarget
+
+# Query string keys of the changelist that are about display, not about which rows are shown.
+_DISPLAY_PARAMS = ("p", "all", "_changelist_filters")
+
+
+@dataclass(frozen=True)
+class ExportSelection:
+    queryset: QuerySet
+    count: int
+
+
+def export_selection(*, target: ExportTarget, user, query_string: str) -> ExportSelection:
+    """Exactly the rows the model's admin changelist shows this user for this query string, in its order.
+
+    The queryset is built by the registered ModelAdmin's own ChangeList, so its list filters, search,
+    date hierarchy and ordering carry over unchanged. Bad parameters raise ValidationError.
+    """
+    model = target.model
+    model_admin = admin.site._registry.get(model) or admin.ModelAdmin(model, admin.site)
+    params = QueryDict(query_string, mutable=True)
+    for key in _DISPLAY_PARAMS:
+        params.pop(key, None)
+    request = RequestFactory().get("/", data=params)
+    request.user = user
+    try:
+        changelist = model_admin.get_changelist_instance(request)
+    except (IncorrectLookupParameters, SuspiciousOperation, ValueError, ValidationError) as exc:
+        raise ValidationError(_("These filters do not apply to %(data)s.") % {"data": target.label}) from exc
+    queryset = changelist.queryset
+    if not queryset.query.order_by:
+        queryset = queryset.order_by("-pk")
+    # An exact count: a changelist may show a capped or estimated one (see backoffice/results/admin.py).
+    return ExportSelection(queryset=queryset, count=queryset.count())
+
+
+def export_rows(*, target: ExportTarget, queryset: QuerySet, columns: list[str]) -> QuerySet:
+    """values_list() of the chosen columns: numbers as they are, every text neutralised in the query."""
+    annotations = {}
+    for index, path in enumerate(columns):
+        column = target.column(path)
+        if target.kind_of(column) == NUMBER:
+            continue
+        field = target.model_field(path)
+        is_text = field.get_internal_type() in ("CharField", "TextField")
+        annotations[f"export_c{index}"] = neutralised_text(path, is_text=is_text)
+    names = [path if target.kind_of(target.column(path)) == NUMBER else f"export_c{i}" for i, path in
+             enumerate(columns)]
+    return queryset.annotate(**annotations).values_list(*names)

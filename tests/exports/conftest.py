@@ -1,0 +1,83 @@
+import csv
+import uuid
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+
+from backoffice.accounts.roles import ANALYSTS
+from backoffice.exports.roles import ROLE_PERMISSIONS
+
+# What an analyst needs besides the export permissions: to see the lists they filter.
+VIEW_PERMISSIONS = ["django_celery_results.view_taskresult", "points.view_ledgerentry", "orders.view_order"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache(redis_client):
+    """Progress and cancel flags live in the cache: each test starts without any."""
+
+
+@pytest.fixture(autouse=True)
+def exports_root(settings, tmp_path):
+    root = tmp_path / "exports"
+    settings.EXPORTS_ROOT = root
+    return root
+
+
+def _grant(user, names):
+    for name in names:
+        app_label, codename = name.split(".", 1)
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+
+
+@pytest.fixture
+def make_analyst(django_user_model):
+    """Staff in the Analysts group with the analyst permissions of exports (and views of the lists)."""
+
+    def make(username="analyst", **extra):
+        group, _ = Group.objects.get_or_create(name=ANALYSTS)
+        user = django_user_model.objects.create_user(
+            username=username, password="pw-analyst", email=f"{username}@example.com", is_staff=True, **extra
+        )
+        user.groups.add(group)
+        _grant(user, [*VIEW_PERMISSIONS, *ROLE_PERMISSIONS[ANALYSTS]])
+        return django_user_model.objects.get(pk=user.pk)  # fresh: no stale permission cache
+
+    return make
+
+
+@pytest.fixture
+def grant():
+    def do(user, *names):
+        _grant(user, names)
+        return type(user).objects.get(pk=user.pk)
+
+    return do
+
+
+@pytest.fixture
+def make_results():
+    def make(*rows):
+        """TaskResults from dicts (task_name, status, result, worker...), in order."""
+        now = timezone.now()
+        return TaskResult.objects.bulk_create(
+            [
+                TaskResult(
+                    task_id=str(uuid.uuid4()),
+                    task_name=row.get("task_name", "backoffice.ping"),
+                    status=row.get("status", "SUCCESS"),
+                    result=row.get("result", '"ok"'),
+                    worker=row.get("worker", "w@host"),
+                    date_done=row.get("date_done", now),
+                )
+                for row in rows
+            ]
+        )
+
+    return make
+
+
+def read_csv(path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))

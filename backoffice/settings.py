@@ -248,6 +248,9 @@ ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default
 PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="dev-payment-secret" if DEBUG else "")
 FLOWER_URL = env.str("FLOWER_URL", default="http://127.0.0.1:5555/ops/flower")
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # user:password that only the portal knows
+# The login lockout's client address: X-Forwarded-For trusted for exactly AXES_PROXY_COUNT hops (nginx in front),
+# REMOTE_ADDR otherwise, so a client cannot dodge the lockout by forging the header (backoffice/accounts/client_ip.py).
+AXES_CLIENT_IP_CALLABLE = "backoffice.accounts.client_ip.client_ip_address"
 BEAT_HEARTBEAT_KEY = "backoffice:beat:heartbeat"
 BEAT_STALE_AFTER_SECONDS = 60  # /healthz calls beat stale when its last tick is older than this
 RESULTS_RETENTION_DAYS = env.int("RESULTS_RETENTION_DAYS", default=30)  # task results kept this long
@@ -256,6 +259,12 @@ RESULTS_RETENTION_BY_TASK = env.dict("RESULTS_RETENTION_BY_TASK", cast={"value":
 BEAT_LOCK_KEY = "backoffice:beat:lock"  # one beat sends at a time (backoffice/schedules/scheduler.py)
 # A killed beat's lock frees itself after this; the standby takes over within it (the holder renews at 1/3).
 BEAT_LOCK_TTL_SECONDS = env.int("BEAT_LOCK_TTL_SECONDS", default=15)
+# Exports (backoffice/exports): files written by workers and served by web, so a shared path in production.
+EXPORTS_ROOT = env.path("EXPORTS_ROOT", default=VAR_DIR / "exports")
+EXPORTS_EXPIRE_HOURS = env.int("EXPORTS_EXPIRE_HOURS", default=24)  # files are deleted by exports.expire after this
+EXPORTS_STREAM_MAX_ROWS = env.int("EXPORTS_STREAM_MAX_ROWS", default=100_000)  # larger ones run as jobs
+# Cap on a job's rows per second, to spare a busy database (0: as fast as it streams).
+EXPORTS_MAX_ROWS_PER_SECOND = env.int("EXPORTS_MAX_ROWS_PER_SECOND", default=0)
 
 LOGGING = {
     "version": 1,

@@ -83,10 +83,15 @@ def test_every_model_admin_page_and_action_follows_the_matrix(people, who):
     problems = []
     for model, model_admin in admin.site._registry.items():
         opts = model._meta
-        perm = lambda verb: user.has_perm(f"{opts.app_label}.{verb}_{opts.model_name}")  # noqa: E731
+
+        def perm(verb, opts=opts):
+            return user.has_perm(f"{opts.app_label}.{verb}_{opts.model_name}")
+
         instance = model._default_manager.order_by("pk").first()
         pages = {
-            "changelist": (reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"), perm("view") or perm("change")),
+            "changelist": (
+                reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"), perm("view") or perm("change")
+            ),
             "add": (reverse(f"admin:{opts.app_label}_{opts.model_name}_add"), perm("add")),
         }
         if instance is not None:

@@ -1,0 +1,83 @@
+"""The real thing: a Celery worker process runs the export, the browser follows it in the admin."""
+
+import pytest
+from celery.result import AsyncResult
+from django.core.cache import cache
+
+from backoffice.exports import services
+from backoffice.exports.models import ExportJob
+from tests import processes
+from tests.browser import admin_login
+from tests.exports.conftest import read_csv
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+# The worker honours EXPORTS_MAX_ROWS_PER_SECOND, so a few thousand rows take a few seconds: long enough
+# to see the job in flight, whatever the machine's speed.
+RATE = "1500"
+
+
+@pytest.fixture
+def slow_export_worker(transactional_db, redis_client, tmp_path, exports_root):
+    proc = processes.worker(
+        tmp_path, queues="default", concurrency=1, EXPORTS_ROOT=str(exports_root), EXPORTS_MAX_ROWS_PER_SECOND=RATE
+    )
+    yield proc
+    proc.stop()
+
+
+def test_cancel_stops_the_running_job_and_removes_its_partial_file(
+    slow_export_worker, make_analyst, make_results, exports_root
+):
+    make_results(*({} for _ in range(9000)))
+    user = make_analyst()
+    job = services.export_job_create(user=user, target_key="results", query_string="", columns=["id", "result"])
+
+    processes.wait_for(
+        lambda: (cache.get(services.progress_key(job.pk)) or 0) > 0 and any(exports_root.glob("*.part")),
+        timeout=30, message="the job to be writing its partial file",
+    )
+    assert services.export_job_cancel(job_id=job.pk, user=user) is True
+
+    assert AsyncResult(job.task_id).get(timeout=30) == "cancelled"
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.CANCELLED and job.file_name == ""
+    assert list(exports_root.iterdir()) == []
+
+
+def test_analyst_filters_exports_watches_progress_and_downloads(
+    slow_export_worker, live_server, page, make_analyst, make_results, tmp_path
+):
+    make_results(*({"status": "FAILURE" if i % 2 else "SUCCESS"} for i in range(8000)))
+    make_analyst()
+    admin_login(page, live_server.url, "analyst", "pw-analyst")
+
+    page.goto(f"{live_server.url}/admin/django_celery_results/taskresult/")
+    page.locator("#changelist-filter").get_by_role("link", name="FAILURE").first.click()
+    page.wait_for_url(lambda url: "status" in url)
+    page.get_by_role("link", name="Export in background").click()
+    page.wait_for_url(lambda url: "/admin/exports/new/results/" in url)
+    assert "4000 rows of Task results will be exported" in page.locator("#export-summary").inner_text()
+    page.click("#start-export")
+    page.wait_for_url(lambda url: "/admin/exports/jobs/" in url)
+
+    seen = set()
+
+    def finished():
+        seen.add(int(page.locator("#export-progress").get_attribute("value")))
+        return page.locator("#export-status").get_attribute("data-status") in ("done", "failed", "cancelled")
+
+    processes.wait_for(finished, timeout=60, interval=0.1, message="the export to finish")
+    assert page.locator("#export-status").get_attribute("data-status") == "done"
+    assert any(0 < value < 4000 for value in seen), seen  # the bar moved while the job ran
+    assert page.locator("#export-progress").get_attribute("max") == "4000"
+    assert page.locator("#export-progress").get_attribute("value") == "4000"
+
+    with page.expect_download() as download_info:
+        page.click("#export-download")
+    path = tmp_path / "download.csv"
+    download_info.value.save_as(path)
+    header, *rows = read_csv(path)
+    assert len(rows) == 4000
+    assert header[:3] == ["ID", "Task ID", "Task name"]
+    assert {row[header.index("Status")] for row in rows} == {"FAILURE"}

@@ -6,6 +6,7 @@ on indexed columns, a date hierarchy that only asks for MIN and MAX, and indexes
 (backoffice/results/migrations). Results are history: nobody adds, edits or deletes one here.
 """
 
+from celery import states as celery_states
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -54,6 +55,19 @@ class CappedCountPaginator(Paginator):
     is_capped = False
 
 
+class StatusFilter(admin.SimpleListFilter):
+    """Celery's states, from code: no SELECT DISTINCT status over the results table."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [(state, state) for state in sorted(celery_states.ALL_STATES)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
 class TaskNameFilter(admin.SimpleListFilter):
     """Choices from the registered tasks: no SELECT DISTINCT over the results table."""
 
@@ -84,7 +98,7 @@ class ScheduleFilter(admin.SimpleListFilter):
 class TaskResultAdmin(admin.ModelAdmin):
     change_list_template = "admin/results/taskresult_change_list.html"
     list_display = ("task_id", "task_name", "periodic_task_name", "status_link", "worker", "date_done")
-    list_filter = ("status", TaskNameFilter, ScheduleFilter)
+    list_filter = (StatusFilter, TaskNameFilter, ScheduleFilter)
     date_hierarchy = "date_done"
     search_fields = ("task_id",)  # see get_search_results: exact matches on indexed columns
     search_help_text = _("Exact task id, task name, schedule name or worker.")

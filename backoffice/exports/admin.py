@@ -8,7 +8,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.exports.models import ExportJob
-from backoffice.exports.registry import available_targets
+from backoffice.exports.registry import NEVER_IMPORTABLE, available_targets
+from backoffice.exports.resources import export_permission, formula_safe
 
 
 @admin.register(ExportJob)
@@ -89,3 +90,38 @@ def install_background_export_buttons(site=None) -> list[str]:
         model_admin.change_list_template = "exports/change_list.html"
         installed.append(target.key)
     return installed
+
+
+def install_import_export_guards(site=None) -> list[str]:
+    """Apply the export rules to the django-import-export admins of registered and history models, in place.
+
+    Their owning apps never import the portal, so the registry's rules are applied here, on the registered
+    ModelAdmin instances: the stock export needs the registry's export permission and writes through a
+    formula-safe resource; history tables (NEVER_IMPORTABLE) refuse import to everyone. Returns the labels
+    of the models guarded.
+    """
+    site = site or admin.site
+    guarded = []
+    for model, model_admin in site._registry.items():
+        if getattr(model_admin, "exports_guarded", False):
+            continue
+        label = model._meta.label
+        is_exportable = any(target.model_label == label for target in available_targets())
+        changed = False
+        if is_exportable and hasattr(model_admin, "has_export_permission"):
+            permission = export_permission(model)
+            model_admin.has_export_permission = lambda request, permission=permission: request.user.has_perm(
+                permission
+            )
+            stock_classes = model_admin.get_export_resource_classes
+            model_admin.get_export_resource_classes = lambda request, stock=stock_classes: [
+                formula_safe(cls) for cls in stock(request)
+            ]
+            changed = True
+        if label in NEVER_IMPORTABLE and hasattr(model_admin, "has_import_permission"):
+            model_admin.has_import_permission = lambda request: False
+            changed = True
+        if changed:
+            model_admin.exports_guarded = True
+            guarded.append(label)
+    return guarded

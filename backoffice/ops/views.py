@@ -7,6 +7,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_http_methods
 
 from backoffice.accounts.decorators import staff_permission_required
@@ -18,6 +19,7 @@ VIEW = "portal_ops.view_ops"
 CONTROL = "portal_ops.control_workers"
 
 
+@xframe_options_sameorigin  # framed by the portal's own Flower page; every other page stays DENY
 @staff_permission_required(VIEW)
 def flower_proxy(request, path: str = ""):
     return flower.proxy(request, path)

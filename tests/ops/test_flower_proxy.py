@@ -70,6 +70,7 @@ def test_framed_flower_page_keeps_the_portal_navigation(client, ops_user, flower
     assert b'src="/ops/flower/"' in response.content
     assert b'id="nav-sidebar"' in response.content
     assert b'href="/ops/workers/"' in response.content
+    assert response["X-Frame-Options"] == "DENY"  # the page itself is never framed by anyone
 
 
 def test_cross_site_post_through_the_proxy_is_refused(ops_user, flower_down):
@@ -121,6 +122,7 @@ def test_every_flower_path_is_served_to_ops_through_the_proxy_from_a_real_flower
     client.force_login(ops_user)
 
     for path in FLOWER_PATHS:
+        path = path.replace("w1@localhost", live_worker.hostname)  # a worker page Flower knows
         response = client.get(path)
         body = b"".join(response.streaming_content) if response.streaming else response.content
         assert response.status_code == 200, (path, response.status_code, body[:300])
@@ -131,7 +133,9 @@ def test_every_flower_path_is_served_to_ops_through_the_proxy_from_a_real_flower
     assert b"".join(client.get("/ops/flower/healthcheck").streaming_content) == b"OK"
     workers = client.get("/ops/flower/api/workers", {"refresh": "1"})
     assert live_worker.hostname in b"".join(workers.streaming_content).decode()
-    page = b"".join(client.get("/ops/flower/workers").streaming_content).decode()
+    workers_page = client.get("/ops/flower/workers")
+    assert workers_page["X-Frame-Options"] == "SAMEORIGIN"  # the portal's Flower page may frame it
+    page = b"".join(workers_page.streaming_content).decode()
     assert 'href="/ops/flower/static/' in page  # Flower's own links stay under the proxied prefix
 
 

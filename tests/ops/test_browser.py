@@ -1,0 +1,47 @@
+"""In headless Chromium, as ops: the dashboard, then Flower inside the portal listing the running worker.
+Saves the screenshots the README shows (docs/dashboard.png, docs/flower.png)."""
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from backoffice.accounts.roles import OPS
+from backoffice.ops.services import dashboard_refresh
+from backoffice.tasks import ping_task
+from tests.accounts.staff import PASSWORD, staff_user
+from tests.browser import admin_login
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+DOCS = Path(settings.BASE_DIR) / "docs"
+
+
+def test_ops_sees_the_dashboard_and_the_worker_in_embedded_flower(live_server, live_worker, live_flower, page):
+    call_command("setup_portal", "--demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    for n in range(5):
+        ping_task.delay(f"demo {n}").get(timeout=20)
+    dashboard_refresh()
+    staff_user("ops-browser", role=OPS)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+    admin_login(page, live_server.url, "ops-browser", PASSWORD)
+    page.goto(f"{live_server.url}/admin/")
+    page.wait_for_selector("#panel-workers")
+    assert live_worker.hostname in page.inner_text("#panel-workers")
+    assert "backoffice.ping" in page.inner_text("#panel-tasks")
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+
+    page.click("text=Flower")  # the portal's navigation link to the framed page
+    page.wait_for_url("**/ops/monitor/")
+    frame = page.frame_locator("#flower-frame")
+    try:
+        frame.locator(f"text={live_worker.hostname}").first.wait_for(timeout=30_000)
+    except Exception:
+        page.screenshot(path="/tmp/flower_debug.png")
+        print(page.frames[-1].content()[:3000])
+        raise
+    assert page.locator("#nav-sidebar").is_visible() or page.locator("#header").is_visible()
+    page.screenshot(path=str(DOCS / "flower.png"), full_page=False)

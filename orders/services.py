@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backoffice.notify.services import email_queue, sms_queue
+from orders.ledger import Refund, points_refund_batch
 from orders.models import (
     POINT_VALUE,
     TRANSITION_TIMESTAMPS,
@@ -125,14 +126,22 @@ def _orders_release(*, orders: list[dict], reason: str, coupons: bool = True) ->
         reserved.update(status=UserCoupon.Status.UNUSED)
         for row in per_coupon:
             Coupon.objects.filter(pk=row["coupon_id"]).update(times_used=F("times_used") - row["count"])
-    for row in sorted((r for r in orders if r["points_redeemed"]), key=lambda r: (r["user_id"], r["id"])):
-        points_refund(
-            user_id=row["user_id"],
-            amount=row["points_redeemed"],
-            idempotency_key=f"order:{row['number']}:restore",
+    refunds = [
+        Refund(
+            user_id=row["user_id"], amount=row["points_redeemed"], idempotency_key=f"order:{row['number']}:restore",
             order_number=row["number"],
-            reason=reason,
         )
+        for row in sorted(orders, key=lambda r: r["id"])
+        if row["points_redeemed"]
+    ]
+    if len(refunds) == 1:  # the single-order paths go through the points engine's own service
+        refund = refunds[0]
+        points_refund(
+            user_id=refund.user_id, amount=refund.amount, idempotency_key=refund.idempotency_key,
+            order_number=refund.order_number, reason=reason,
+        )
+    else:
+        points_refund_batch(refunds=refunds, reason=reason)
 
 
 RELEASE_FIELDS = ("id", "number", "user_id", "points_redeemed", "user_coupon_id")

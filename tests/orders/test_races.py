@@ -20,6 +20,7 @@ from django.utils import timezone
 from orders.models import Coupon, Order, OrderEvent, PaymentEvent, Product, UserCoupon
 from orders.services import LineRequest, OrderError, order_expire, order_expire_overdue, order_place
 from points.models import Account, LedgerEntry
+from points.services import balances_check
 from tests.orders.factories import CouponFactory, ProductFactory, callback_body, give_points, signed_post
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -156,7 +157,6 @@ def test_500_payments_racing_their_expiry_have_exactly_one_winner_each():
     assert errors == []
 
     statuses = Counter(Order.objects.values_list("status", flat=True))
-    print("race outcome:", dict(statuses))
     assert set(statuses) <= {"paid", "expired"}
     assert statuses["paid"] + statuses["expired"] == ORDERS
     # Exactly one transition out of pending per order: nobody was both paid and expired.
@@ -181,4 +181,5 @@ def test_500_payments_racing_their_expiry_have_exactly_one_winner_each():
     assert coupon_states == Counter({"used": statuses["paid"], "unused": statuses["expired"]})
     assert Coupon.objects.get().times_used == statuses["paid"]
     assert Product.objects.get().seats_taken == statuses["paid"]
+    assert balances_check() == []
     assert order_expire_overdue() == 0

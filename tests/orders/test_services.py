@@ -20,6 +20,7 @@ from orders.services import (
     payment_record,
 )
 from points.models import Account, LedgerEntry
+from points.services import balances_check
 from tests.orders.factories import CouponFactory, ProductFactory, UserFactory, give_coupon, give_points
 
 pytestmark = pytest.mark.django_db
@@ -225,6 +226,7 @@ def test_sweeper_expires_overdue_in_bounded_batches_and_leaves_the_rest(buyer):
     assert balance(buyer) == 1000
     assert LedgerEntry.objects.filter(kind="refund").count() == 5
     assert OrderEvent.objects.filter(to_status=S.EXPIRED, source="orders.expire_overdue").count() == 5
+    assert balances_check() == []
 
 
 def test_cancel_by_buyer_restores_and_refuses_twice(buyer):

@@ -1,0 +1,144 @@
+"""Order expiry sweeper: 100,000 overdue orders, each holding a seat, a reserved coupon and redeemed points,
+expired and restored by `order_expire_overdue` batches (set-based updates; one ledger refund per order).
+
+Beside it, the seed's way on a sample: a loop over overdue orders that expires and restores each order on
+its own (load, save, restore coupon, refund points), the stock per-row ORM pattern.
+
+Figures: orders.sweep_100k_s, orders.sweep_per_s, orders.sweep_parallel_100k_s (two sweepers side by side,
+as two worker processes run it), orders.sweep_naive_per_s.
+"""
+
+import os
+import sys
+import time
+from datetime import timedelta
+from multiprocessing import get_context
+
+from bench.common import Timer, figure, setup
+
+FIGURE_PREFIX = "orders"
+ORDERS = int(os.environ.get("BENCH_ORDERS", 100_000))
+NAIVE_SAMPLE = 3_000
+USERS = 2_000
+POINTS = 10
+
+
+def build(count: int, *, tag: str) -> None:
+    """`count` overdue pending orders: bulk inserted (the benchmark is the sweep, not the placing)."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from django.utils import timezone
+
+    from orders.models import Coupon, Order, OrderLine, Product, UserCoupon
+    from points.services import points_adjust
+
+    user_model = get_user_model()
+    users = user_model.objects.bulk_create(user_model(username=f"{tag}-{i}") for i in range(USERS))
+    for user in users:
+        points_adjust(user_id=user.pk, amount=1_000, reason="bench balance")
+    product = Product.objects.create(sku=f"{tag}-COURSE", name="Bench course", price=10, capacity=count,
+                                     seats_taken=count)
+    coupon = Coupon.objects.create(code=f"{tag}-SAVE", value=1, times_used=count)
+    past = timezone.now() - timedelta(minutes=1)
+    chunk = 10_000
+    for start in range(0, count, chunk):
+        size = min(chunk, count - start)
+        with transaction.atomic():
+            held = UserCoupon.objects.bulk_create(
+                UserCoupon(user=users[(start + i) % USERS], coupon=coupon, status=UserCoupon.Status.RESERVED)
+                for i in range(size)
+            )
+            orders = Order.objects.bulk_create(
+                Order(
+                    number=f"{tag}{start + i:09d}", user=users[(start + i) % USERS], subtotal=10, discount=1,
+                    points_redeemed=POINTS, points_value="0.10", total="8.90", user_coupon=held[i],
+                    expires_at=past,
+                )
+                for i in range(size)
+            )
+            OrderLine.objects.bulk_create(
+                OrderLine(order=order, product=product, quantity=1, unit_price=10, holds_seats=True)
+                for order in orders
+            )
+
+
+def check(tag: str, count: int) -> None:
+    from orders.models import Coupon, Order, Product, UserCoupon
+    from points.models import LedgerEntry
+
+    numbers = Order.objects.filter(number__startswith=tag)
+    assert numbers.filter(status="expired").count() == count, "not every order expired"
+    assert Product.objects.get(sku=f"{tag}-COURSE").seats_taken == 0
+    assert Coupon.objects.get(code=f"{tag}-SAVE").times_used == 0
+    assert UserCoupon.objects.filter(coupon__code=f"{tag}-SAVE", status="unused").count() == count
+    assert LedgerEntry.objects.filter(kind="refund", order_number__startswith=tag).count() == count
+
+
+def _sweep_until_done(_=None) -> int:
+    setup()
+    from orders.services import order_expire_overdue
+
+    total = 0
+    while expired := order_expire_overdue():
+        total += expired
+    return total
+
+
+def naive(tag: str) -> None:
+    """The seed's sweeper: one order at a time, check then write."""
+    from django.db import transaction
+    from django.db.models import F
+    from django.utils import timezone
+
+    from orders.models import Coupon, Order, Product, UserCoupon
+    from points.services import points_refund
+
+    for order in Order.objects.filter(number__startswith=tag, status="pending", expires_at__lte=timezone.now()):
+        with transaction.atomic():
+            order.status = "expired"
+            order.expired_at = timezone.now()
+            order.save(update_fields=["status", "expired_at"])
+            for line in order.lines.all():
+                Product.objects.filter(pk=line.product_id).update(seats_taken=F("seats_taken") - line.quantity)
+            UserCoupon.objects.filter(pk=order.user_coupon_id).update(status="unused")
+            Coupon.objects.filter(code=f"{tag}-SAVE").update(times_used=F("times_used") - 1)
+            points_refund(user_id=order.user_id, amount=order.points_redeemed,
+                          idempotency_key=f"order:{order.number}:restore", order_number=order.number)
+
+
+def main() -> int:
+    setup()
+    from django.db import connections
+
+    with Timer() as built:
+        build(NAIVE_SAMPLE, tag="N")
+    with Timer() as naive_run:
+        naive("N")
+    check("N", NAIVE_SAMPLE)
+    figure("orders.sweep_naive_per_s", NAIVE_SAMPLE / naive_run.seconds, "orders/s")
+
+    with Timer() as built:
+        build(ORDERS, tag="S")
+    print(f"built {ORDERS} overdue orders in {built.seconds:.0f} s", flush=True)
+    with Timer() as sweep:
+        swept = _sweep_until_done()
+    assert swept == ORDERS, swept
+    check("S", ORDERS)
+    figure("orders.sweep_100k_s", sweep.seconds, "s")
+    figure("orders.sweep_per_s", ORDERS / sweep.seconds, "orders/s")
+
+    build(ORDERS, tag="P")
+    connections.close_all()
+    started = time.perf_counter()
+    with get_context("fork").Pool(2) as pool:
+        swept = sum(pool.map(_sweep_until_done, range(2)))
+    parallel = time.perf_counter() - started
+    assert swept == ORDERS, swept
+    check("P", ORDERS)
+    figure("orders.sweep_parallel_100k_s", parallel, "s")
+    figure("orders.sweep_parallel_per_s", ORDERS / parallel, "orders/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

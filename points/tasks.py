@@ -7,19 +7,20 @@ RELAY_AGE_SECONDS = 2  # events younger than this are left to the task their cap
 RELAY_MAX_TASKS = 50  # one relay run publishes at most this many batch tasks; the next run does the rest
 
 
-@shared_task(name="points.events_process_batch", ignore_result=True)
-def events_process_batch_task() -> int:
+@shared_task(name="points.events_process_batch", ignore_result=True)  # one result per batch says nothing
+def events_process_batch_task(limit: int | None = None) -> int:
     """Apply one batch of captured events, and queue the next batch while a backlog remains."""
     from points.capture import KICK_KEY, broker_failed, redis_client
     from points.processing import BATCH_SIZE, events_process_batch
 
+    limit = max(1, min(int(limit or BATCH_SIZE), BATCH_SIZE))
     try:
         redis_client().delete(KICK_KEY)  # before claiming: a capture after this publishes a new task
     except Exception as exc:  # noqa: BLE001 - the TTL clears the key; the batch goes on
         broker_failed(exc)
-    applied = events_process_batch()
-    if applied >= BATCH_SIZE:
-        events_process_batch_task.apply_async()
+    applied = events_process_batch(limit=limit)
+    if applied >= limit:
+        events_process_batch_task.apply_async(kwargs={"limit": limit})
     return applied
 
 

@@ -1,0 +1,23 @@
+import pytest
+
+from points import capture, matching
+
+
+@pytest.fixture(autouse=True)
+def fresh_points_process_state():
+    """Each test starts with no compiled actions and a closed breaker, as a fresh web process would."""
+    matching.index.invalidate()
+    capture._broker_down_until = 0.0
+    yield
+    matching.index.invalidate()
+    capture._broker_down_until = 0.0
+
+
+@pytest.fixture
+def checkin_action(db):
+    from tests.points.factories import ActionFactory
+
+    return ActionFactory(
+        code="checkin", name="Daily check-in", method="POST", path_pattern=r"^/api/points/checkin/$",
+        success_field="code", success_value="0",
+    )

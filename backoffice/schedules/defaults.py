@@ -40,6 +40,19 @@ DEFAULT_SCHEDULES = [
         every_seconds=60,
     ),
     DefaultSchedule(
+        name="Points outbox relay",
+        task="points.outbox_relay",
+        description="Publishes batch tasks for captured points events whose own wake-up was lost (broker down).",
+        every_seconds=5,
+    ),
+    DefaultSchedule(
+        name="Points balance reconciliation",
+        task="points.check_balances",
+        description="Checks every points account against its ledger and logs any mismatch (repair: "
+        "manage.py points_check_balances --fix).",
+        crontab={"minute": "41", "hour": "2"},
+    ),
+    DefaultSchedule(
         name="Export files expiry",
         task="exports.expire",
         description="Deletes export files past EXPORTS_EXPIRE_HOURS and marks their jobs expired.",

@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 PROGRESS_INTERVAL_SECONDS = 0.25  # how often a running job publishes its row count and looks for a cancel
 CACHE_TTL_SECONDS = 24 * 3600  # progress keys outlive any job
 ERROR_MAX_LENGTH = 2_000
+# A partial file untouched this long belongs to a run that died (a killed worker; the redelivered run writes a
+# new one): a live run touches its file with every chunk.
+STALE_PART_SECONDS = 3600
 
 
 class ExportCancelled(Exception):
@@ -246,10 +249,14 @@ def export_job_file(*, job_id: int, user) -> tuple[ExportJob, Path]:
 
 
 def export_jobs_expire(*, now=None) -> int:
-    """Remove the files of finished jobs past their expiry and mark them expired. Returns jobs expired."""
+    """Remove the files of finished jobs past their expiry and mark them expired, and partial files left by
+    runs that died. Returns jobs expired."""
     now = now or timezone.now()
     expired = 0
     root = exports_root()
+    for part in root.glob("*.part"):
+        if now.timestamp() - part.stat().st_mtime > STALE_PART_SECONDS:
+            part.unlink(missing_ok=True)
     due = ExportJob.objects.filter(status=ExportJob.Status.DONE, expires_at__lte=now).values_list(
         "pk", "file_name"
     )

@@ -335,3 +335,35 @@ def test_stream_export_refuses_too_many_rows(make_analyst, make_results, setting
     with pytest.raises(ValidationError):
         services.export_stream_start(user=make_analyst(), target_key="results", query_string="", columns=["id"])
     assert ExportJob.objects.count() == 0
+
+
+def test_expire_removes_partial_files_left_by_dead_runs_only(exports_root):
+    import os
+
+    exports_root.mkdir(parents=True)
+    stale, live = exports_root / "1-a.part", exports_root / "2-b.part"
+    stale.write_bytes(b"x")
+    live.write_bytes(b"y")
+    now = timezone.now()
+    old = now.timestamp() - services.STALE_PART_SECONDS - 1
+    os.utime(stale, (old, old))
+
+    assert services.export_jobs_expire(now=now) == 0
+    assert sorted(p.name for p in exports_root.iterdir()) == ["2-b.part"]
+
+
+def test_expiry_runs_on_the_default_schedule():
+    from backoffice.celery import app
+    from backoffice.schedules.defaults import DEFAULT_SCHEDULES
+
+    app.loader.import_default_modules()
+    (default,) = [d for d in DEFAULT_SCHEDULES if d.task == "exports.expire"]
+    assert "exports.expire" in app.tasks and default.crontab == {"minute": "7"}
+
+
+def test_role_permissions_exist():
+    from backoffice.accounts.roles import resolve_permissions
+    from backoffice.exports.roles import ROLE_PERMISSIONS
+
+    for names in ROLE_PERMISSIONS.values():
+        assert len(resolve_permissions(set(names))) == len(names)

@@ -190,3 +190,12 @@ def test_csv_written_by_job_matches_rows(make_analyst, make_results, exports_roo
     services.export_job_run(job_id=job.pk)
     job.refresh_from_db()
     assert sorted(int(r[0]) for r in read_csv(exports_root / job.file_name)[1:]) == sorted(r.pk for r in rows)
+
+
+def test_orders_changelist_gets_the_button_beside_the_stock_export(client, make_analyst):
+    _login(client, make_analyst())
+
+    html = client.get("/admin/orders/order/?status__exact=paid").content.decode()
+
+    assert f'href="{reverse("exports:start", args=["orders"])}?status__exact=paid"' in html
+    assert "/admin/orders/order/export/" in html  # import-export's own button is still there

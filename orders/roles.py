@@ -4,6 +4,8 @@ from backoffice.accounts.roles import ANALYSTS, OPERATORS, OPS
 
 _READ = [
     "orders.view_order",
+    "orders.view_orderline",
+    "orders.view_orderevent",
     "orders.view_paymentevent",
     "orders.view_product",
     "orders.view_coupon",

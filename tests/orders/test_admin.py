@@ -1,0 +1,116 @@
+from decimal import Decimal
+
+import pytest
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from backoffice.accounts.roles import ANALYSTS, OPERATORS
+from orders.models import Order, PaymentEvent
+from orders.services import LineRequest, order_expire, order_place, payment_record
+from tests.accounts.staff import staff_user
+from tests.orders.factories import ProductFactory, UserFactory, give_points
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def orders():
+    ProductFactory(sku="A", price=Decimal("10.00"), capacity=10)
+    buyer = UserFactory(username="alice")
+    give_points(buyer, 500)
+    pending = order_place(user=buyer, lines=[LineRequest(sku="A", quantity=1)], points=100)
+    late = order_place(user=buyer, lines=[LineRequest(sku="A", quantity=1)])
+    order_expire(order_id=late.pk, now=late.expires_at)
+    payment_record(event_id="evt-late", order_number=late.number, amount=late.total, provider_status="succeeded",
+                   raw_body="{}", signed_at=late.expires_at)
+    return pending, Order.objects.get(pk=late.pk)
+
+
+def as_staff(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_changelist_filters_and_search(orders):
+    pending, late = orders
+    client = as_staff(staff_user("op", role=OPERATORS))
+    page = client.get("/admin/orders/order/?needs_refund__exact=1")
+    assert page.status_code == 200
+    assert list(page.context["cl"].result_list) == [late]
+    page = client.get("/admin/orders/order/?status__exact=pending")
+    assert list(page.context["cl"].result_list) == [pending]
+    page = client.get(f"/admin/orders/order/?q={pending.number}")
+    assert list(page.context["cl"].result_list) == [pending]
+    page = client.get("/admin/orders/order/?q=alice")
+    assert set(page.context["cl"].result_list) == {pending, late}
+    detail = client.get(f"/admin/orders/order/{late.pk}/change/")
+    assert detail.status_code == 200
+    assert b"evt-late" in detail.content and b"flagged for refund" in detail.content
+
+
+def test_cancel_action_calls_the_service_and_writes_the_admin_log(orders):
+    pending, late = orders
+    operator = staff_user("op", role=OPERATORS)
+    response = as_staff(operator).post(
+        "/admin/orders/order/", {"action": "cancel_orders", "_selected_action": [pending.pk, late.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    pending.refresh_from_db()
+    assert (pending.status, Order.objects.get(pk=late.pk).status) == ("cancelled", "expired")
+    assert pending.events.last().actor == operator
+    entry = LogEntry.objects.get()
+    assert (entry.user, entry.object_id, entry.action_flag) == (operator, str(pending.pk), CHANGE)
+    assert "Cancelled by staff" in entry.change_message
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == ["1 order cancelled.", "1 order was skipped: its status does not allow this."]
+
+
+def test_mark_refunded_clears_the_flag_and_is_logged(orders):
+    _, late = orders
+    operator = staff_user("op", role=OPERATORS)
+    as_staff(operator).post("/admin/orders/order/", {"action": "mark_refunded", "_selected_action": [late.pk]})
+    late.refresh_from_db()
+    assert (late.needs_refund, late.refunded_at is not None) == (False, True)
+    assert LogEntry.objects.get().object_id == str(late.pk)
+
+
+def test_analysts_see_orders_but_cannot_act_on_them(orders):
+    pending, _ = orders
+    analyst = staff_user("an", role=ANALYSTS)
+    client = as_staff(analyst)
+    page = client.get("/admin/orders/order/")
+    assert page.status_code == 200
+    assert page.context["action_form"] is None  # no action they may run
+    client.post("/admin/orders/order/", {"action": "cancel_orders", "_selected_action": [pending.pk]})
+    pending.refresh_from_db()
+    assert pending.status == "pending"
+    assert LogEntry.objects.count() == 0
+    assert client.post(f"/admin/orders/order/{pending.pk}/change/", {}).status_code == 403
+
+
+def test_payment_events_are_read_only(orders):
+    admin = staff_user("root", superuser=True)
+    client = as_staff(admin)
+    event = PaymentEvent.objects.get()
+    assert client.get("/admin/orders/paymentevent/").status_code == 200
+    assert client.get("/admin/orders/paymentevent/add/").status_code == 403
+    assert client.post(f"/admin/orders/paymentevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert PaymentEvent.objects.count() == 1
+
+
+def test_orders_export_to_csv(orders):
+    pending, late = orders
+    analyst = staff_user("an", role=ANALYSTS)
+    analyst.user_permissions.add(Permission.objects.get(codename="view_order"))
+    client = as_staff(analyst)
+    form = client.get("/admin/orders/order/export/").context["form"]
+    wanted = ("number", "status", "total", "needs_refund")
+    chosen = {name: "on" for name in form.fields if name.rsplit("_", 1)[-1] in wanted or name.endswith("_needs_refund")}
+    response = client.post("/admin/orders/order/export/", {"format": "0", "resource": "0", **chosen})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    rows = response.content.decode().strip().splitlines()
+    assert rows[0].split(",")[:4] == ["number", "status", "total", "needs_refund"]
+    assert sorted(rows[1:]) == sorted([f"{pending.number},pending,9.00,0", f"{late.number},expired,10.00,1"])

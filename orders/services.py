@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from backoffice.notify.services import email_queue, sms_queue
+from backoffice.notify.services import SmsCodeError, email_queue, phone_normalise, sms_queue
 from orders.ledger import Refund, points_refund_batch
 from orders.models import (
     POINT_VALUE,
@@ -232,6 +232,11 @@ def order_place(
         quantities[line.sku] = line.quantity
     if points < 0:
         raise OrderError("bad_points", _("Points cannot be negative."), field="points")
+    if phone:
+        try:
+            phone = phone_normalise(phone)
+        except SmsCodeError as exc:
+            raise OrderError("bad_phone", exc.message, field="phone") from None
 
     with transaction.atomic(durable=True):
         products = {product.sku: product for product in Product.objects.filter(sku__in=quantities)}

@@ -354,3 +354,26 @@ def test_grab_needs_a_limited_active_offer(buyer):
     with pytest.raises(OrderError) as caught:
         grab_request(user=buyer, sku="OPEN")
     assert caught.value.status == 404
+
+
+def test_notices_go_to_the_buyers_email_and_phone(buyer, monkeypatch):
+    from orders.services import order_notify
+
+    ProductFactory(sku="A")
+    queued = []
+    monkeypatch.setattr("orders.services.email_queue", lambda **kw: queued.append(("email", kw)))
+    monkeypatch.setattr("orders.services.sms_queue", lambda **kw: queued.append(("sms", kw)))
+    with_phone = place(buyer, "A", phone="+15551234567")
+    silent_user = UserFactory(email="")
+    silent = place(silent_user, "A")
+
+    assert order_notify(order_ids=[with_phone.pk, silent.pk], event="expired") == 2
+
+    text = (
+        f"Order {with_phone.number} was not paid in time and has expired; "
+        "the points and coupon it used are yours again."
+    )
+    assert queued == [
+        ("email", {"to": buyer.email, "subject": f"Order {with_phone.number} has expired", "body": text}),
+        ("sms", {"phone": "+15551234567", "message": text}),
+    ]

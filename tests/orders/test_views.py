@@ -62,6 +62,7 @@ def test_place_answers_201_with_number_totals_status_and_deadline(client, buyer)
         ({"lines": [{"sku": "COURSE", "quantity": 1}], "coupon": "NOPE"}, 400, "coupon_unknown"),
         ({"lines": [{"sku": "COURSE", "quantity": 1}], "points": 2000}, 409, "insufficient_points"),
         ({"lines": [{"sku": "COURSE", "quantity": 2}, {"sku": "COURSE", "quantity": 1}]}, 400, "duplicate_sku"),
+        ({"lines": [{"sku": "COURSE", "quantity": 1}], "phone": "call me"}, 400, "bad_phone"),
     ],
 )
 def test_place_rejects_bad_input_with_a_4xx_json_body(client, buyer, payload, status, code):

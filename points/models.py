@@ -190,6 +190,11 @@ class Rule(models.Model):
         verbose_name = _("rule")
         verbose_name_plural = _("rules")
         ordering = ["name"]
+        permissions = [
+            ("import_rule", _("Can import rules")),
+            ("export_rule", _("Can export rules")),
+            ("simulate_rule", _("Can simulate a rule over recorded actions")),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(points__gt=0), name="points_rule_points_gt_0"),
             models.CheckConstraint(condition=Q(required_count__gt=0), name="points_rule_required_gt_0"),

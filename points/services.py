@@ -246,3 +246,63 @@ def checkin_create(*, user_id: int, now=None) -> tuple[CheckIn, bool]:
     day = (now or timezone.now()).astimezone(periods.business_zone()).date()
     with transaction.atomic():
         return CheckIn.objects.get_or_create(user_id=user_id, day=day)
+
+
+def actions_set_status(*, action_ids: list[int], status: str) -> int:
+    """Activate, retire or draft actions (each validated first); the web processes reload within seconds."""
+    from points.matching import actions_changed
+    from points.models import Action, Status
+
+    if status not in Status.values:
+        raise ValueError(f"unknown status {status!r}")
+    changed = 0
+    with transaction.atomic():
+        for action in Action.objects.select_for_update().filter(pk__in=action_ids):
+            action.status = status
+            action.full_clean()
+            action.save(update_fields=["status", "updated_at"])
+            changed += 1
+    actions_changed()
+    return changed
+
+
+def actions_soft_delete(*, action_ids: list[int]) -> int:
+    """Soft-delete actions: they stop matching at once and stay for the records that point at them."""
+    from points.matching import actions_changed
+    from points.models import Action, Status
+
+    changed = Action.objects.filter(pk__in=action_ids, deleted_at__isnull=True).update(
+        deleted_at=timezone.now(), status=Status.RETIRED, updated_at=timezone.now()
+    )
+    actions_changed()
+    return changed
+
+
+def rules_set_status(*, rule_ids: list[int], status: str) -> list:
+    """Change rules' status; a rule that does not validate is not activated. Returns the rules changed."""
+    from django.core.exceptions import ValidationError
+
+    from points.models import Rule, Status
+
+    if status not in Status.values:
+        raise ValueError(f"unknown status {status!r}")
+    changed = []
+    with transaction.atomic():
+        for rule in Rule.objects.select_for_update().filter(pk__in=rule_ids):
+            rule.status = status
+            try:
+                rule.full_clean()
+            except ValidationError:
+                if status == Status.ACTIVE:
+                    continue
+            rule.save(update_fields=["status", "updated_at"])
+            changed.append(rule)
+    return changed
+
+
+def rules_soft_delete(*, rule_ids: list[int]) -> int:
+    from points.models import Rule, Status
+
+    return Rule.objects.filter(pk__in=rule_ids, deleted_at__isnull=True).update(
+        deleted_at=timezone.now(), status=Status.RETIRED, updated_at=timezone.now()
+    )

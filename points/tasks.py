@@ -35,6 +35,17 @@ def outbox_relay_task() -> int:
 @shared_task(name="points.check_balances")
 def balances_check_task() -> int:
     """Nightly reconciliation: the number of accounts whose balance differs from their ledger (logged)."""
+    import logging
+
     from points.services import balances_check
 
-    return len(balances_check())
+    mismatches = balances_check()
+    for m in mismatches:
+        logging.getLogger(__name__).error(
+            "points: account %s balance %s differs from its ledger %s (last after %s)",
+            m.account_id,
+            m.balance,
+            m.ledger_sum,
+            m.last_balance_after,
+        )
+    return len(mismatches)

@@ -1,0 +1,40 @@
+"""Verify every points account against its ledger; exit 1 on any mismatch. `--fix` repairs, after confirmation."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from points.services import balances_check, balances_fix
+
+
+class Command(BaseCommand):
+    help = "Check every points account's balance against its ledger (exit 1 on a mismatch; --fix to repair)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--fix", action="store_true", help="set mismatched balances to their ledger's sum (asks first)"
+        )
+        parser.add_argument(
+            "--no-input", "--noinput", action="store_false", dest="interactive", help="do not ask before --fix"
+        )
+
+    def handle(self, *args, fix: bool, interactive: bool, **options):
+        mismatches = balances_check()
+        if not mismatches:
+            self.stdout.write(self.style.SUCCESS("All points balances match their ledgers."))
+            return
+        for m in mismatches:
+            self.stdout.write(
+                f"account {m.account_id} (user {m.user_id}): balance {m.balance}, ledger sum {m.ledger_sum}, "
+                f"last balance_after {m.last_balance_after}"
+            )
+        if not fix:
+            raise CommandError(f"{len(mismatches)} account(s) differ from their ledger; --fix repairs them.")
+        if interactive:
+            answer = input(f"Set {len(mismatches)} balance(s) to their ledger's sum? Type 'yes' to continue: ")
+            if answer.strip().lower() != "yes":
+                raise CommandError("Nothing changed.")
+        fixed = balances_fix(account_ids=[m.account_id for m in mismatches])
+        left = balances_check()
+        self.stdout.write(f"fixed {fixed} account(s)")
+        if left:
+            raise CommandError(f"{len(left)} account(s) still differ (a broken chain needs a person, not --fix).")
+        self.stdout.write(self.style.SUCCESS("All points balances match their ledgers."))

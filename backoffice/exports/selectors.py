@@ -13,6 +13,9 @@ from django.utils.translation import gettext as _
 from backoffice.exports.formulas import neutralised_text
 from backoffice.exports.registry import NUMBER, ExportTarget
 
+# Field types whose text form can never start with a formula trigger (a date, a time, a UUID, a boolean):
+# written as they are, without a CASE per row. Durations are not among them ("-1 day").
+_FORMULA_FREE_TYPES = ("DateTimeField", "DateField", "TimeField", "UUIDField", "BooleanField")
 # Query string keys of the changelist that are about display, not about which rows are shown.
 _DISPLAY_PARAMS = ("p", "all", "_changelist_filters")
 
@@ -50,13 +53,13 @@ def export_selection(*, target: ExportTarget, user, query_string: str) -> Export
 def export_rows(*, target: ExportTarget, queryset: QuerySet, columns: list[str]) -> QuerySet:
     """values_list() of the chosen columns: numbers as they are, every text neutralised in the query."""
     annotations = {}
+    names = []
     for index, path in enumerate(columns):
-        column = target.column(path)
-        if target.kind_of(column) == NUMBER:
+        internal_type = target.model_field(path).get_internal_type()
+        if target.kind_of(target.column(path)) == NUMBER or internal_type in _FORMULA_FREE_TYPES:
+            names.append(path)
             continue
-        field = target.model_field(path)
-        is_text = field.get_internal_type() in ("CharField", "TextField")
-        annotations[f"export_c{index}"] = neutralised_text(path, is_text=is_text)
-    names = [path if target.kind_of(target.column(path)) == NUMBER else f"export_c{i}" for i, path in
-             enumerate(columns)]
+        name = f"export_c{index}"
+        annotations[name] = neutralised_text(path, is_text=internal_type in ("CharField", "TextField", "SlugField"))
+        names.append(name)
     return queryset.annotate(**annotations).values_list(*names)

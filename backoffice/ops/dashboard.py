@@ -16,6 +16,7 @@ from backoffice.ops.models import DashboardPanel
 STALE_AFTER_SECONDS = 180  # three missed refreshes (every 60 s): the panel says its figures are old
 
 PANEL_TITLES = {
+    "pipeline": _("Points events"),
     "points": _("Points"),
     "orders": _("Orders"),
     "tasks": _("Tasks, last 24 hours"),
@@ -24,6 +25,7 @@ PANEL_TITLES = {
     "beat": _("Beat"),
 }
 PANEL_PERMISSIONS = {
+    "pipeline": "points.view_pendingevent",  # capture and outbox: ops and operators watch the pipeline
     "points": "points.view_ledgerentry",
     "orders": "orders.view_order",
     "tasks": "django_celery_results.view_taskresult",
@@ -31,6 +33,10 @@ PANEL_PERMISSIONS = {
     "queues": "portal_ops.view_ops",
     "beat": "django_celery_beat.view_periodictask",
 }
+
+
+# A shown panel and the stored figures it reads, where they differ (both points panels read one row).
+PANEL_SOURCES = {"pipeline": "points"}
 
 
 @dataclass
@@ -65,10 +71,12 @@ def dashboard_panels(user, *, now: datetime | None = None) -> list[Panel]:
     keys = visible_panels(user)
     if not keys:
         return []
-    stored = {row.key: row for row in DashboardPanel.objects.filter(key__in=keys)}
+    stored = {
+        row.key: row for row in DashboardPanel.objects.filter(key__in={PANEL_SOURCES.get(key, key) for key in keys})
+    }
     panels = []
     for key in keys:
-        row = stored.get(key)
+        row = stored.get(PANEL_SOURCES.get(key, key))
         panel = Panel(key=key, title=PANEL_TITLES[key])
         if row is not None:
             panel.data = _shape(key, row.data)

@@ -18,7 +18,7 @@ from backoffice.ops.tasks import dashboard_refresh_task
 
 pytestmark = pytest.mark.django_db
 
-ALL_PANELS = ["points", "orders", "tasks", "workers", "queues", "beat"]
+ALL_PANELS = ["pipeline", "points", "orders", "tasks", "workers", "queues", "beat"]
 
 
 @pytest.fixture
@@ -115,6 +115,27 @@ def test_points_and_orders_panels_count_the_ledger_and_orders(django_user_model,
         {"status": "expired", "counts": [0] * 13 + [1]},
     ]
     assert orders["flagged_for_refund"] == 1
+
+
+def test_points_panels_render_the_pipeline_and_the_ledger(client, superuser, django_user_model, redis_client):
+    from points.models import PendingEvent
+    from points.services import ledger_append
+
+    user = django_user_model.objects.create_user("bob")
+    ledger_append(user_id=user.id, amount=40, kind="award", idempotency_key="b1")
+    PendingEvent.objects.create(event_id=uuid.uuid4(), user_id=user.id, action_id=1, occurred_at=timezone.now())
+    dashboard_refresh(panels=["points"])
+    client.force_login(superuser)
+
+    body = client.get("/admin/").content.decode()
+
+    assert '<strong class="outbox-backlog">1</strong>' in body
+    assert '<td class="captured-hour">1</td>' in body
+    assert '<td class="applied-hour">0</td>' in body
+    assert '<td class="awarded">40</td>' in body
+    assert '<td class="redeemed">0</td>' in body
+    assert f"<title>{timezone.localdate():%m-%d} awarded: 40</title>" in body  # today's bar, with its tooltip
+    assert body.count('<rect class="ok"') == 1
 
 
 def test_dashboard_renders_with_demo_data(client, superuser, redis_client, no_workers):

@@ -8,6 +8,7 @@ on indexed columns, a date hierarchy that only asks for MIN and MAX, and indexes
 
 from celery import states as celery_states
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
@@ -15,6 +16,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_celery_beat.models import PeriodicTask
@@ -82,13 +84,18 @@ class TaskNameFilter(admin.SimpleListFilter):
 
 
 class ScheduleFilter(admin.SimpleListFilter):
-    """Choices from the schedules table (small), not from the results."""
+    """Choices from the schedules table, not from the results; hidden when there are very many schedules."""
 
     title = _("schedule")
     parameter_name = "periodic_task_name"
 
+    MAX_CHOICES = 50  # past this, a list of links helps nobody: search by the exact schedule name instead
+
     def lookups(self, request, model_admin):
-        return [(name, name) for name in PeriodicTask.objects.order_by("name").values_list("name", flat=True)]
+        names = list(PeriodicTask.objects.order_by("name").values_list("name", flat=True)[: self.MAX_CHOICES + 1])
+        if len(names) > self.MAX_CHOICES:
+            return [(self.value(), self.value())] if self.value() else []
+        return [(name, name) for name in names]
 
     def queryset(self, request, queryset):
         return queryset.filter(periodic_task_name=self.value()) if self.value() else queryset
@@ -138,6 +145,16 @@ class TaskResultAdmin(admin.ModelAdmin):
             return queryset, False
         matches = Q(task_id=term) | Q(task_name=term) | Q(periodic_task_name=term) | Q(worker=term)
         return queryset.filter(matches), False
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))  # noqa: S308 - constant
+    def action_checkbox(self, obj):
+        """As Django's, without a template render per row (a quarter of the page's time with 50 rows)."""
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            obj.pk,
+            _("Select this object for an action - %(object)s") % {"object": obj},
+        )
 
     @admin.display(description=_("status"), ordering="status")
     def status_link(self, obj):

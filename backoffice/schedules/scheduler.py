@@ -13,6 +13,7 @@ What it adds to the stock DatabaseScheduler (see ANCHORS.md section 5 for where 
   `bulk_update` per batch instead of a SELECT and an UPDATE per entry.
 - **Database outages.** Every database call is guarded: beat keeps dispatching from the schedule it holds,
   keeps unsaved run times in memory, and reloads once the database answers again.
+- No task-sent events from beat unless BEAT_SEND_SENT_EVENTS (they cost about 30% of a dispatch).
 - A heartbeat in Redis for /healthz, written by standby and leader alike (both are alive).
 """
 
@@ -21,13 +22,15 @@ import logging
 import os
 import socket
 import time
+from datetime import timedelta
 
 import redis
 from celery.beat import event_t
 from celery.utils.time import humanize_seconds
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, close_old_connections, connection
-from django_celery_beat.schedulers import DatabaseScheduler
+from django.db.models import Max
+from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +39,9 @@ CHANGE_POLL_S = 1.0  # how often the change marker is read: edits go live within
 LOCK_RETRY_S = 1.0  # a standby beat tries to take the lock this often
 BURST_S = 0.25  # longest run of dispatches in one tick, so lock renewal and change polls stay on time
 SYNC_EVERY_S = 2.0  # last_run_at written back this often: a beat that takes over repeats at most this much
-SYNC_BATCH_SIZE = 500  # rows per UPDATE in bulk_update
+SYNC_BATCH_SIZE = 1_000  # rows per UPDATE when run times are written back
+PUBLISH_BATCH_SIZE = 500  # Redis commands per pipeline round trip during a burst
+CHANGE_SLACK = timedelta(seconds=2)  # rows saved this close to the last one seen are read again (idempotent)
 FULL_RELOAD_EVERY_S = 300.0  # as the stock scheduler: also catches changes that skipped update_changed()
 DB_ERRORS = (DatabaseError, InterfaceError)
 
@@ -50,7 +55,44 @@ def _refresh_connection() -> None:
         close_old_connections()
 
 
+def _save_run_times(model, rows) -> None:
+    """Write last_run_at and total_run_count of many rows in one statement.
+
+    PostgreSQL: UPDATE ... FROM (VALUES ...), a join (bulk_update's CASE per row is quadratic in the batch).
+    Elsewhere (SQLite, single-process development) bulk_update does.
+    """
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(rows, ["last_run_at", "total_run_count"])
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    values = ", ".join(["(%s, %s::timestamptz, %s)"] * len(rows))
+    params = [value for row in rows for value in (row.pk, row.last_run_at, row.total_run_count)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS t SET last_run_at = v.last_run_at, total_run_count = v.total_run_count "  # noqa: S608 - table name from the model, values bound
+            f"FROM (VALUES {values}) AS v(id, last_run_at, total_run_count) WHERE t.id = v.id",
+            params,
+        )
+
+
+class PortalEntry(ModelEntry):
+    def __next__(self):
+        """The entry after a run: a copy with the new run time (stock re-reads the row's JSON per run)."""
+        model = self.model
+        model.last_run_at = self._default_now()
+        model.total_run_count += 1
+        model.no_changes = True
+        entry = object.__new__(type(self))  # copy.copy would go through ScheduleEntry.__reduce__ and __init__
+        entry.__dict__.update(self.__dict__)
+        entry.last_run_at = model.last_run_at
+        entry.total_run_count = model.total_run_count
+        return entry
+
+    next = __next__
+
+
 class PortalScheduler(DatabaseScheduler):
+    Entry = PortalEntry
     sync_every = SYNC_EVERY_S
 
     _last_heartbeat = 0.0
@@ -70,8 +112,11 @@ class PortalScheduler(DatabaseScheduler):
         self._next_change_check = 0.0
         self._next_full_reload = time.monotonic() + FULL_RELOAD_EVERY_S
         self._needs_reload = False
+        self._watermark = None
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         super().__init__(*args, **kwargs)
+        # This process only publishes what beat sends: the setting decides for all of it.
+        self.app.conf.task_send_sent_event = settings.BEAT_SEND_SENT_EVENTS
 
     # -- loading -------------------------------------------------------------------------------------------
 
@@ -87,6 +132,7 @@ class PortalScheduler(DatabaseScheduler):
         try:
             _refresh_connection()
             changed_at = self.Changes.last_change()
+            watermark = self.Model.objects.aggregate(latest=Max("date_changed"))["latest"]
             loaded = self.all_as_schedule()
         except DB_ERRORS as exc:
             logger.warning("beat: database unavailable, keeping the schedule in memory: %s", exc)
@@ -94,14 +140,15 @@ class PortalScheduler(DatabaseScheduler):
             return False
         self._schedule = loaded
         self._last_timestamp = changed_at
+        self._watermark = watermark
         self._needs_reload = False
         self._heap = None
         return True
 
     def _reload_if_changed(self) -> None:
         now = time.monotonic()
-        full = now >= self._next_full_reload
-        if not (full or self._needs_reload):
+        full = now >= self._next_full_reload or self._needs_reload
+        if not full:
             try:
                 _refresh_connection()
                 changed_at = self.Changes.last_change()
@@ -110,10 +157,72 @@ class PortalScheduler(DatabaseScheduler):
                 return
             if changed_at is None or changed_at == self._last_timestamp:
                 return
-            logger.info("beat: schedule changed, reloading")
-        self.sync()  # run times first, so the reload sees them
+        self.sync()  # run times first, so what is read back carries them
+        if not full:
+            try:
+                if self._apply_changes():
+                    self._last_timestamp = changed_at
+                    return
+            except DB_ERRORS as exc:
+                logger.warning("beat: database unavailable while applying a change: %s", exc)
+                self._needs_reload = True
+                return
+        logger.info("beat: reloading the whole schedule")
         if self._load():
             self._next_full_reload = now + FULL_RELOAD_EVERY_S
+
+    def _apply_changes(self) -> bool:
+        """Apply what changed since the last read, without reading every schedule again.
+
+        Rows saved since then carry a newer `date_changed` (auto_now); rows enabled, disabled or deleted by a
+        bulk UPDATE/DELETE show up as a difference in the set of enabled ids. When the change marker moved but
+        neither shows anything (a bulk update of other fields), returns False and the caller reloads it all.
+        """
+        if self._watermark is None:
+            return False
+        rows = list(
+            self.Model.objects.filter(date_changed__gt=self._watermark - CHANGE_SLACK).select_related(
+                "interval", "crontab", "solar", "clocked"
+            )
+        )
+        enabled_ids = set(self.enabled_models_qs().values_list("pk", flat=True))
+        names_by_pk = {entry.model.pk: name for name, entry in self._schedule.items()}
+        visible = any(row.date_changed > self._watermark for row in rows)
+        for row in rows:
+            self._drop(names_by_pk.pop(row.pk, None))
+            if row.pk in enabled_ids and self._add(row):
+                names_by_pk[row.pk] = row.name
+        missing = enabled_ids - names_by_pk.keys()
+        if missing:
+            for row in self.enabled_models_qs().filter(pk__in=missing):
+                self._add(row)
+        gone = names_by_pk.keys() - enabled_ids
+        for pk in gone:
+            self._drop(names_by_pk[pk])
+        if rows:
+            self._watermark = max(self._watermark, *(row.date_changed for row in rows))
+        logger.info("beat: applied %d changed, %d added, %d removed", len(rows), len(missing), len(gone))
+        return bool(visible or missing or gone)
+
+    def _add(self, row) -> bool:
+        try:
+            entry = self.Entry(row, app=self.app)
+        except ValueError:
+            return False
+        self._schedule[entry.name] = entry
+        if self._heap is not None:
+            try:
+                is_due, delay = entry.is_due()
+            except Exception:  # noqa: BLE001 - as celery.beat: one broken entry must not stop beat
+                is_due, delay = self._is_due_failed(entry)
+            heapq.heappush(self._heap, event_t(self._when(entry, 0 if is_due else delay), 5, entry))
+        return True
+
+    def _drop(self, name: str | None) -> None:
+        """Forget an entry; its event left in the heap is skipped when it comes up (lazy deletion)."""
+        if name is not None:
+            self._schedule.pop(name, None)
+            self._dirty.discard(name)
 
     # -- the lock ------------------------------------------------------------------------------------------
 
@@ -182,14 +291,27 @@ class PortalScheduler(DatabaseScheduler):
         return self._dispatch_due()
 
     def _dispatch_due(self) -> float:
+        """Send every due entry for up to BURST_S, pipelined to Redis (kombu's Producer.batch)."""
         heap = self._heap
         burst_ends = time.monotonic() + BURST_S
+        producer = self.producer
+        try:
+            with producer.batch(max_size=PUBLISH_BATCH_SIZE):
+                return self._dispatch_burst(heap, producer, burst_ends)
+        except Exception as exc:  # noqa: BLE001 - as celery.beat: a broker error must not stop beat
+            logger.error("beat: publishing failed, entries already advanced: %r", exc, exc_info=True)
+            return CHANGE_POLL_S
+
+    def _dispatch_burst(self, heap, producer, burst_ends: float) -> float:
         while heap:
             event = heap[0]
             now = time.time()
             if event[0] > now:
                 return min(event[0] - now, CHANGE_POLL_S)
             entry = event[2]
+            if self._schedule.get(entry.name) is not entry:  # replaced or removed since it was pushed
+                heapq.heappop(heap)
+                continue
             try:
                 is_due, next_time_to_run = self.is_due(entry)
             except Exception:  # noqa: BLE001 - one broken entry must not stop beat (as celery.beat does)
@@ -197,7 +319,7 @@ class PortalScheduler(DatabaseScheduler):
             heapq.heappop(heap)
             if is_due:
                 next_entry = self.reserve(entry)
-                self.apply_entry(entry, producer=self.producer)
+                self.apply_entry(entry, producer=producer)
                 heapq.heappush(heap, event_t(now + next_time_to_run, event[1], next_entry))
             else:
                 delay = next_time_to_run if isinstance(next_time_to_run, int | float) else self.max_interval
@@ -205,6 +327,10 @@ class PortalScheduler(DatabaseScheduler):
             if time.monotonic() >= burst_ends:
                 return 0
         return CHANGE_POLL_S
+
+    def enabled_models_qs(self):
+        # The stock query leaves each row's schedule to a lazy foreign key: one query per row on every load.
+        return super().enabled_models_qs().select_related("interval", "crontab", "solar", "clocked")
 
     def reserve(self, entry):
         new_entry = super().reserve(entry)
@@ -220,7 +346,8 @@ class PortalScheduler(DatabaseScheduler):
         rows = [self._schedule[name].model for name in names]
         try:
             _refresh_connection()
-            self.Model.objects.bulk_update(rows, ["last_run_at", "total_run_count"], batch_size=SYNC_BATCH_SIZE)
+            for start in range(0, len(rows), SYNC_BATCH_SIZE):
+                _save_run_times(self.Model, rows[start : start + SYNC_BATCH_SIZE])
         except DB_ERRORS as exc:
             logger.warning("beat: run times kept in memory until the database answers: %s", exc)
             return

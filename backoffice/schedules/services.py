@@ -4,6 +4,7 @@ import json
 
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
@@ -64,7 +65,7 @@ def periodic_tasks_set_enabled(*, user, ids, enabled: bool) -> int:
     changed = list(tasks.values_list("pk", flat=True))
     if not changed:
         return 0
-    fields = {"enabled": enabled}
+    fields = {"enabled": enabled, "date_changed": timezone.now()}  # update() skips auto_now; beat reads it
     if not enabled:
         fields["last_run_at"] = None  # as PeriodicTask.save() does: a re-enabled schedule starts afresh
     PeriodicTask.objects.filter(pk__in=changed).update(**fields)

@@ -133,7 +133,7 @@ def test_beat_keeps_dispatching_through_a_database_outage_and_saves_run_times_af
         raise OperationalError("connection refused")
 
     monkeypatch.setattr(PeriodicTasks, "last_change", classmethod(database_down))
-    monkeypatch.setattr(PeriodicTask.objects, "bulk_update", database_down)
+    monkeypatch.setattr(scheduler_module, "_save_run_times", database_down)
     monkeypatch.setattr(PeriodicTask.objects, "enabled", database_down)
     entry = scheduler.schedule["due"]
     entry.last_run_at = entry.model.last_run_at = timezone.now() - timezone.timedelta(hours=1)
@@ -176,3 +176,62 @@ def test_shutdown_releases_the_lock(redis_client, settings):
     scheduler.close()
 
     assert redis_client.get(settings.BEAT_LOCK_KEY) is None
+
+
+def test_an_edit_is_applied_without_reading_every_schedule_again(redis_client, django_assert_max_num_queries):
+    for number in range(20):
+        task = make_schedule(f"s{number:02}", ran_ago=0)  # saved long ago, one an hour apart
+        PeriodicTask.objects.filter(pk=task.pk).update(
+            date_changed=timezone.now() - timezone.timedelta(hours=20 - number)
+        )
+    scheduler = new_scheduler()
+    drain(scheduler)
+    before = {name: entry for name, entry in scheduler.schedule.items()}
+
+    edited = PeriodicTask.objects.get(name="s03")
+    edited.last_run_at = timezone.now() - timezone.timedelta(hours=2)
+    edited.save()
+    scheduler._next_change_check = 0
+    with django_assert_max_num_queries(6):  # marker, changed rows, enabled ids, and the sync: never 20 rows
+        drain(scheduler)
+
+    assert scheduler.sent == ["s03"]
+    reread = [name for name in before if scheduler.schedule[name] is not before[name]]
+    assert reread == ["s03", "s19"]  # the edited one, and the latest saved before (read again within the slack)
+
+
+def test_a_rename_a_delete_and_a_bulk_enable_are_all_applied(redis_client):
+    for name in ("keep", "rename me", "delete me"):
+        make_schedule(name, ran_ago=0)
+    dormant = make_schedule("dormant", ran_ago=7200)
+    PeriodicTask.objects.filter(pk=dormant.pk).update(enabled=False)
+    scheduler = new_scheduler()
+    drain(scheduler)
+    assert sorted(scheduler.schedule) == ["delete me", "keep", "rename me"]
+
+    renamed = PeriodicTask.objects.get(name="rename me")
+    renamed.name = "renamed"
+    renamed.save()
+    PeriodicTask.objects.filter(name="delete me").delete()
+    PeriodicTask.objects.filter(pk=dormant.pk).update(
+        enabled=True, last_run_at=timezone.now() - timezone.timedelta(hours=2)
+    )
+    PeriodicTasks.update_changed()
+    scheduler._next_change_check = 0
+    drain(scheduler)
+
+    assert sorted(scheduler.schedule) == ["dormant", "keep", "renamed"]
+    assert scheduler.sent == ["dormant"]
+
+
+def test_a_bulk_change_of_other_fields_falls_back_to_a_full_reload(redis_client):
+    make_schedule("quiet", ran_ago=0)
+    scheduler = new_scheduler()
+    drain(scheduler)
+
+    PeriodicTask.objects.filter(name="quiet").update(kwargs='{"message": "changed"}')
+    PeriodicTasks.update_changed()
+    scheduler._next_change_check = 0
+    drain(scheduler)
+
+    assert scheduler.schedule["quiet"].kwargs == {"message": "changed"}

@@ -11,6 +11,7 @@ import base64
 
 import httpx
 from django.conf import settings
+from django.contrib import admin
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
@@ -67,8 +68,6 @@ def _unavailable(request, path: str, reason: str) -> HttpResponse:
     }
     if path.startswith("api/") or "json" in request.headers.get("accept", ""):
         return JsonResponse({"detail": message}, status=503)
-    from django.contrib import admin
-
     return TemplateResponse(
         request,
         "ops/flower_unavailable.html",

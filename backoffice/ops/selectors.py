@@ -6,7 +6,7 @@ Sources: django-celery-results' TaskResult (task history), the broker's queue li
 ledgers (portal features may read them; they never read us).
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import redis
 from celery import states
@@ -181,7 +181,7 @@ def panel_beat(*, now: datetime) -> dict:
     """Beat's last heartbeat and the next runs of the enabled schedules."""
     try:
         raw = _redis().get(settings.BEAT_HEARTBEAT_KEY)
-        last_tick = datetime.fromtimestamp(float(raw), tz=timezone.UTC).isoformat() if raw else None
+        last_tick = datetime.fromtimestamp(float(raw), tz=UTC).isoformat() if raw else None
     except redis.RedisError:
         last_tick = None
     upcoming = []
@@ -206,8 +206,8 @@ def _next_run(task: PeriodicTask, now: datetime) -> datetime | None:
     except Exception:  # noqa: BLE001 - a broken schedule row must not hide the others
         return None
     last_run = task.last_run_at or task.start_time or task.date_changed or now
-    remaining = schedule.remaining_estimate(last_run)
-    due = max(now, timezone.now() + remaining) if remaining.total_seconds() > 0 else now
+    remaining = schedule.remaining_estimate(last_run)  # measured from the schedule's own clock (now)
+    due = now + remaining if remaining.total_seconds() > 0 else now  # overdue: beat sends it on its next tick
     if task.start_time and due < task.start_time:
         due = task.start_time
     return due

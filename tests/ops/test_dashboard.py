@@ -219,3 +219,23 @@ def test_dashboard_page_reads_only_the_cache(client, superuser, redis_client, no
     # session, user, the cached panels: nothing scans a ledger or a result table.
     with django_assert_num_queries(3):
         assert client.get("/admin/").status_code == 200
+
+
+def test_beat_panel_shows_the_last_tick_and_the_next_five_runs(redis_client, settings):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    now = timezone.now()
+    redis_client.set(settings.BEAT_HEARTBEAT_KEY, (now - timedelta(seconds=3)).timestamp())
+    for minutes in (6, 1, 5, 3, 2, 4):
+        every, _ = IntervalSchedule.objects.get_or_create(every=minutes, period=IntervalSchedule.MINUTES)
+        PeriodicTask.objects.create(name=f"every {minutes} min", task="backoffice.ping", interval=every,
+                                    last_run_at=now)
+    PeriodicTask.objects.create(name="disabled", task="backoffice.ping", interval=every, enabled=False)
+
+    data = selectors.panel_beat(now=now)
+
+    assert data["last_tick"] == (now - timedelta(seconds=3)).isoformat()
+    assert [run["name"] for run in data["next_runs"]] == [f"every {m} min" for m in (1, 2, 3, 4, 5)]
+    first_due = timezone.datetime.fromisoformat(data["next_runs"][0]["due"])
+    assert timedelta(seconds=55) < first_due - now <= timedelta(seconds=60)
+    assert data["enabled"] == 6

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from backoffice.exports import writers
 from backoffice.exports.models import ExportJob
@@ -107,7 +108,11 @@ def export_job_create(
             job.save(update_fields=["link"])
         _log(
             user_id=user.pk, job=job, flag=ADDITION,
-            message=_("Started export of %(data)s: %(rows)d rows, filters: %(filters)s")
+            message=ngettext(
+                "Started export of %(data)s: %(rows)d row, filters: %(filters)s",
+                "Started export of %(data)s: %(rows)d rows, filters: %(filters)s",
+                selection.count,
+            )
             % {"data": target.label, "rows": selection.count, "filters": query_string or _("none")},
         )
         transaction.on_commit(lambda: export_job_run_task.apply_async(args=[job.pk], task_id=job.task_id))
@@ -279,7 +284,11 @@ def export_job_notify_ready(*, job_id: int) -> bool:
     with translation.override(job.language):
         target_label = str(get_target(job.target).label)
         subject = _("Your export of %(data)s is ready") % {"data": target_label}
-        body = _("%(rows)d rows are ready to download until %(expires)s:\n%(link)s") % {
+        body = ngettext(
+            "%(rows)d row is ready to download until %(expires)s:\n%(link)s",
+            "%(rows)d rows are ready to download until %(expires)s:\n%(link)s",
+            job.rows_written,
+        ) % {
             "rows": job.rows_written,
             "expires": timezone.localtime(job.expires_at).strftime("%Y-%m-%d %H:%M %Z"),
             "link": link,
@@ -310,7 +319,11 @@ def export_stream_start(
         )
         _log(
             user_id=user.pk, job=job, flag=ADDITION,
-            message=_("Streamed export of %(data)s: %(rows)d rows, filters: %(filters)s")
+            message=ngettext(
+                "Streamed export of %(data)s: %(rows)d row, filters: %(filters)s",
+                "Streamed export of %(data)s: %(rows)d rows, filters: %(filters)s",
+                selection.count,
+            )
             % {"data": target.label, "rows": selection.count, "filters": query_string or _("none")},
         )
     rows = export_rows(target=target, queryset=selection.queryset, columns=columns)

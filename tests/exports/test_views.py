@@ -199,3 +199,16 @@ def test_orders_changelist_gets_the_button_beside_the_stock_export(client, make_
 
     assert f'href="{reverse("exports:start", args=["orders"])}?status__exact=paid"' in html
     assert "/admin/orders/order/export/" in html  # import-export's own button is still there
+
+
+def test_exports_show_in_the_audit_view(admin_client, make_analyst, make_results, no_enqueue):
+    make_results({})
+    user = make_analyst()
+    job = services.export_job_create(user=user, target_key="results", query_string="status=SUCCESS", columns=["id"])
+    services.export_job_run(job_id=job.pk)
+    services.export_job_file(job_id=job.pk, user=user)
+
+    html = admin_client.get(reverse("audit:index")).content.decode()
+
+    assert "Started export of Task results: 1 row, filters: status=SUCCESS" in html
+    assert "Downloaded the export file." in html

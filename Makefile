@@ -7,7 +7,7 @@ PORT ?= 8000
 # The embedded Redis runs only when no REDIS_URL is configured (environment or .env).
 PROCESSES = web worker beat flower$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
 
-.PHONY: run demo test test-fast lint bench install browser clean
+.PHONY: setup run demo test test-fast lint bench install browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,14 +23,23 @@ install: $(VENV)/.installed
 	$(BIN)/python -m backoffice.envfile > .env
 	@echo "wrote .env with fresh secrets (never commit it)"
 
-run: install .env
+# Migrate, collect static files, install roles, default schedules, the superuser and demo data (idempotent).
+setup: install .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py setup_portal --demo
 	@echo "Backoffice: http://127.0.0.1:$(PORT)/admin/  (user admin; password printed above on first run," \
 	      "or DJANGO_SUPERUSER_PASSWORD; reset with: $(BIN)/python manage.py changepassword admin)"
 	@echo "Flower inside the portal: http://127.0.0.1:$(PORT)/ops/flower/   Health: http://127.0.0.1:$(PORT)/healthz"
-	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start --procfile deploy/Procfile --app-root . --port $(PORT) $(PROCESSES)
+
+run: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start --procfile deploy/Procfile --app-root . --port $(PORT) \
+	  $(PROCESSES)
+
+# make run plus demo customers driving the real endpoints (check-ins, orders paid or left to expire).
+demo: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(PORT) exec $(BIN)/honcho start --procfile deploy/Procfile --app-root . \
+	  --port $(PORT) $(PROCESSES) traffic
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 browser:

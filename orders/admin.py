@@ -95,7 +95,6 @@ class OrderAdmin(ExportMixin, admin.ModelAdmin):
     ]
     list_filter = ["status", "needs_refund", "created_at", "expires_at"]
     search_fields = ["=number", "user__username", "user__email"]
-    date_hierarchy = "created_at"
     show_full_result_count = False  # one COUNT per page, not two, on a large table
     inlines = [OrderLineInline, OrderEventInline, PaymentEventInline]
     actions = ["cancel_orders", "mark_refunded"]

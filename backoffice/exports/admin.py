@@ -96,9 +96,9 @@ def install_import_export_guards(site=None) -> list[str]:
     """Apply the export rules to the django-import-export admins of registered and history models, in place.
 
     Their owning apps never import the portal, so the registry's rules are applied here, on the registered
-    ModelAdmin instances: the stock export needs the registry's export permission and writes through a
-    formula-safe resource; history tables (NEVER_IMPORTABLE) refuse import to everyone. Returns the labels
-    of the models guarded.
+    ModelAdmin instances: the stock export also needs the registry's export permission (on top of the
+    admin's own checks) and writes through a formula-safe resource; history tables (NEVER_IMPORTABLE) refuse
+    import to everyone. Returns the labels of the models guarded.
     """
     site = site or admin.site
     guarded = []
@@ -110,8 +110,9 @@ def install_import_export_guards(site=None) -> list[str]:
         changed = False
         if is_exportable and hasattr(model_admin, "has_export_permission"):
             permission = export_permission(model)
-            model_admin.has_export_permission = lambda request, permission=permission: request.user.has_perm(
-                permission
+            own_rule = model_admin.has_export_permission  # the owning app's checks stay; ours is added
+            model_admin.has_export_permission = lambda request, permission=permission, own=own_rule: (
+                request.user.has_perm(permission) and own(request)
             )
             stock_classes = model_admin.get_export_resource_classes
             model_admin.get_export_resource_classes = lambda request, stock=stock_classes: [

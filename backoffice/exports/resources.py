@@ -23,7 +23,9 @@ class FormulaSafeResourceMixin:
     """Neutralise every exported text cell; fields with a number widget are left alone."""
 
     def export_field(self, field, instance, **kwargs):
-        value = super().export_field(field, instance, **kwargs)
+        # The stock cell (dehydrate_<field> methods and widgets included), not another mixin's already
+        # neutralised one: the rule is applied exactly once, so reading back gives the original text.
+        value = resources.Resource.export_field(self, field, instance, **kwargs)
         if isinstance(value, str) and not isinstance(field.widget, widgets.NumberWidget):
             return neutralise(value)
         return value

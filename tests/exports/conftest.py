@@ -81,3 +81,29 @@ def make_results():
 def read_csv(path) -> list[list[str]]:
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.reader(handle))
+
+
+@pytest.fixture
+def make_ledger(django_user_model):
+    def make(kinds: list[str], *, username="holder"):
+        """One ledger entry per kind given ("award" +10, anything else -5), on one account, oldest first."""
+        from points.models import Account, LedgerEntry
+
+        owner = django_user_model.objects.create_user(username=username, password="x")
+        account = Account.objects.create(user=owner, balance=0)
+        entries, balance = [], 0
+        for index, kind in enumerate(kinds):
+            amount = 10 if kind == "award" or balance < 5 else -5
+            entries.append(
+                LedgerEntry(
+                    serial_number=f"{username}-{index}", account=account, amount=amount, balance_before=balance,
+                    balance_after=balance + amount, kind=kind, idempotency_key=f"{username}:{index}",
+                    reason=f"entry {index}",
+                )
+            )
+            balance += amount
+        created = LedgerEntry.objects.bulk_create(entries, batch_size=2000)
+        Account.objects.filter(pk=account.pk).update(balance=balance)
+        return created
+
+    return make

@@ -45,19 +45,19 @@ def test_cancel_stops_the_running_job_and_removes_its_partial_file(
     assert list(exports_root.iterdir()) == []
 
 
-def test_analyst_filters_exports_watches_progress_and_downloads(
-    slow_export_worker, live_server, page, make_analyst, make_results, tmp_path
+def test_analyst_filters_the_ledger_exports_watches_progress_and_downloads(
+    slow_export_worker, live_server, page, make_analyst, make_ledger, tmp_path
 ):
-    make_results(*({"status": "FAILURE" if i % 2 else "SUCCESS"} for i in range(8000)))
+    make_ledger(["award", "redeem"] * 4000)
     make_analyst()
     admin_login(page, live_server.url, "analyst", "pw-analyst")
 
-    page.goto(f"{live_server.url}/admin/django_celery_results/taskresult/")
-    page.locator("#changelist-filter").get_by_role("link", name="FAILURE").first.click()
-    page.wait_for_url(lambda url: "status" in url)
+    page.goto(f"{live_server.url}/admin/points/ledgerentry/")
+    page.locator("#changelist-filter").get_by_role("link", name="redeem", exact=True).click()
+    page.wait_for_url(lambda url: "kind" in url)
     page.get_by_role("link", name="Export in background").click()
-    page.wait_for_url(lambda url: "/admin/exports/new/results/" in url)
-    assert "4000 rows of Task results will be exported" in page.locator("#export-summary").inner_text()
+    page.wait_for_url(lambda url: "/admin/exports/new/ledger/" in url)
+    assert "4000 rows of Points ledger will be exported" in page.locator("#export-summary").inner_text()
     page.click("#start-export")
     page.wait_for_url(lambda url: "/admin/exports/jobs/" in url)
 
@@ -79,5 +79,6 @@ def test_analyst_filters_exports_watches_progress_and_downloads(
     download_info.value.save_as(path)
     header, *rows = read_csv(path)
     assert len(rows) == 4000
-    assert header[:3] == ["ID", "Task ID", "Task name"]
-    assert {row[header.index("Status")] for row in rows} == {"FAILURE"}
+    assert header[:2] == ["ID", "Serial number"]
+    assert {row[header.index("Kind")] for row in rows} == {"redeem"}
+    assert {row[header.index("Amount")] for row in rows} == {"-5"}

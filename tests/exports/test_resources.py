@@ -105,3 +105,26 @@ def test_stock_orders_export_needs_the_export_permission_and_is_formula_safe(
     assert row["cancel_reason"] == "'=HYPERLINK(\"http://evil\")"
     assert row["user"] == "buyer" and row["number"] == "N-1"
     assert row["total"] == "10.00"  # a number widget: never prefixed
+
+
+def test_ledger_stock_export_is_neutralised_once_and_needs_both_permissions(make_analyst, grant, django_user_model):
+    from points.models import LedgerEntry
+    from tests.exports.test_services import _ledger_entries
+
+    _ledger_entries(django_user_model)
+    ledger_admin = admin.site._registry[LedgerEntry]
+    request = RequestFactory().get("/")
+    analyst = make_analyst()
+    analyst.user_permissions.remove(*analyst.user_permissions.filter(codename="export_ledger"))
+    request.user = type(analyst).objects.get(pk=analyst.pk)
+    assert ledger_admin.has_export_permission(request) is False  # view_ledgerentry alone is not enough
+
+    request.user = grant(analyst, "portal_exports.export_ledger")
+    assert ledger_admin.has_export_permission(request) is True
+    dataset = ledger_admin.get_data_for_export(request, ledger_admin.get_queryset(request), export_form=None)
+    rows = [dict(zip(dataset.headers, row, strict=True)) for row in dataset]
+    assert [(row["reason"], row["order_number"], row["amount"]) for row in rows] == [
+        ("'-20 for order", "'@O-1", "-20"),
+        ("welcome", "", "50"),
+    ]
+    assert {row["user"] for row in rows} == {"'=owner"}

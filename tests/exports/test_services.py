@@ -367,3 +367,22 @@ def test_role_permissions_exist():
 
     for names in ROLE_PERMISSIONS.values():
         assert len(resolve_permissions(set(names))) == len(names)
+
+
+def test_ledger_job_exports_exactly_the_filtered_and_searched_changelist_rows(
+    admin_client, make_analyst, make_ledger, exports_root
+):
+    make_ledger(["award", "redeem", "refund"] * 30, username="alice")
+    make_ledger(["award", "redeem"] * 20, username="bob")
+    query = "kind__exact=redeem&q=alice"
+    response = admin_client.get(f"/admin/points/ledgerentry/?{query}")
+    assert response.status_code == 200
+    shown = [entry.pk for entry in response.context["cl"].result_list]
+    assert len(shown) == 30
+
+    job = _run(make_analyst(), target="ledger", columns=["id", "account__user__username", "kind"],
+               query_string=query)
+
+    header, *cells = read_csv(exports_root / job.file_name)
+    assert [int(line[0]) for line in cells] == shown
+    assert {(line[1], line[2]) for line in cells} == {("alice", "redeem")}

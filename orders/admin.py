@@ -41,6 +41,10 @@ class ProductAdmin(admin.ModelAdmin):
     search_fields = ["sku", "name"]
     readonly_fields = ["seats_taken"]  # moved only by placing, expiring, cancelling and refunding orders
 
+    def save_model(self, request, obj, form, change):
+        # Never write back the seat counter read when the form was loaded: orders move it meanwhile.
+        obj.save(update_fields=[f for f in form.fields if f != "seats_taken"] if change else None)
+
     @admin.display(description=_("seats left"))
     def seats_left(self, obj):
         return "-" if obj.capacity is None else obj.seats_left
@@ -53,6 +57,10 @@ class CouponAdmin(admin.ModelAdmin):
     search_fields = ["code"]
     readonly_fields = ["times_used"]
 
+    def save_model(self, request, obj, form, change):
+        # Never write back the usage counter read when the form was loaded: orders move it meanwhile.
+        obj.save(update_fields=[f for f in form.fields if f != "times_used"] if change else None)
+
 
 @admin.register(UserCoupon)
 class UserCouponAdmin(admin.ModelAdmin):
@@ -63,7 +71,8 @@ class UserCouponAdmin(admin.ModelAdmin):
     list_select_related = ["coupon", "user"]
 
     def get_readonly_fields(self, request, obj=None):
-        return ["status"] if obj is None or obj.status != UserCoupon.Status.UNUSED else []
+        # Staff hand out coupons; only orders reserve and use them, and a coupon held never changes hands.
+        return ["status"] if obj is None else ["user", "coupon", "status"]
 
 
 class OrderLineInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -7,6 +7,7 @@ Rows here change only through orders.services; the status of an order moves only
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -42,6 +43,14 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku} ({self.name})"
+
+    def clean(self):
+        if self.pk and self.capacity is not None:
+            taken = Product.objects.filter(pk=self.pk).values_list("seats_taken", flat=True).first() or 0
+            if self.capacity < taken:
+                raise ValidationError(
+                    {"capacity": _("%(taken)d seats are already taken; capacity cannot be lower.") % {"taken": taken}}
+                )
 
     @property
     def seats_left(self) -> int | None:
@@ -81,6 +90,18 @@ class Coupon(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    def clean(self):
+        if self.kind == self.Kind.PERCENT and self.value is not None and self.value > 100:
+            raise ValidationError({"value": _("A percentage is at most 100.")})
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValidationError({"valid_until": _("The end must come after the start.")})
+        if self.pk and self.usage_limit is not None:
+            used = Coupon.objects.filter(pk=self.pk).values_list("times_used", flat=True).first() or 0
+            if self.usage_limit < used:
+                raise ValidationError(
+                    {"usage_limit": _("It is already used %(used)d times; the limit cannot be lower.") % {"used": used}}
+                )
 
     def discount_for(self, subtotal: Decimal) -> Decimal:
         off = (subtotal * self.value / 100).quantize(Decimal("0.01")) if self.kind == self.Kind.PERCENT else self.value

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from backoffice.accounts.roles import ANALYSTS, OPERATORS
-from orders.models import Order, PaymentEvent
+from orders.models import Order, PaymentEvent, Product
 from orders.services import LineRequest, order_expire, order_place, payment_record
 from tests.accounts.staff import staff_user
 from tests.orders.factories import ProductFactory, UserFactory, give_points
@@ -114,3 +114,32 @@ def test_orders_export_to_csv(orders):
     rows = response.content.decode().strip().splitlines()
     assert rows[0].split(",")[:4] == ["number", "status", "total", "needs_refund"]
     assert sorted(rows[1:]) == sorted([f"{pending.number},pending,9.00,0", f"{late.number},expired,10.00,1"])
+
+
+def product_form(product, **changes):
+    data = {"sku": product.sku, "name": product.name, "price": str(product.price), "is_active": "on",
+            "capacity": product.capacity or ""}
+    data.update(changes)
+    return data
+
+
+def test_editing_a_product_never_writes_back_a_stale_seat_count(orders):
+    operator = staff_user("op", role=OPERATORS)
+    client = as_staff(operator)
+    product = Product.objects.get(sku="A")
+    stale = product_form(product, name="Renamed")
+    Product.objects.filter(pk=product.pk).update(seats_taken=5)  # orders placed while the form was open
+    response = client.post(f"/admin/orders/product/{product.pk}/change/", stale)
+    assert response.status_code == 302
+    product.refresh_from_db()
+    assert (product.name, product.seats_taken) == ("Renamed", 5)
+
+
+def test_capacity_below_the_seats_taken_is_a_form_error(orders):
+    client = as_staff(staff_user("op", role=OPERATORS))
+    product = Product.objects.get(sku="A")  # one seat held by the pending order
+    response = client.post(f"/admin/orders/product/{product.pk}/change/", product_form(product, capacity="0"))
+    assert response.status_code == 200
+    assert "capacity" in response.context["adminform"].form.errors
+    product.refresh_from_db()
+    assert product.capacity == 10

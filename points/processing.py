@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from points import periods
@@ -114,10 +114,12 @@ def _apply(pending: list[PendingEvent]) -> None:
     RuleProgress.objects.bulk_create(new_progress)
     created = {id(row) for row in new_progress}
     existing = [row for row in touched if id(row) not in created]
-    RuleProgress.objects.bulk_update(
-        existing, ["period_start", "last_period", "count", "awards", "last_award_period", "deadline", "updated_at"]
+    rows_update(
+        RuleProgress,
+        existing,
+        ["period_start", "last_period", "count", "awards", "last_award_period", "deadline", "updated_at"],
     )
-    RuleAwardees.objects.bulk_update(counters.values(), ["awardees"])
+    rows_update(RuleAwardees, list(counters.values()), ["awardees"])
     _append_awards(awards, accounts)
 
 
@@ -322,4 +324,30 @@ def _append_awards(awards: list[_Award], accounts: dict[int, Account]) -> None:
     now = timezone.now()
     for account in changed.values():
         account.updated_at = now
-    Account.objects.bulk_update(list(changed.values()), ["balance", "updated_at"])
+    rows_update(Account, list(changed.values()), ["balance", "updated_at"])
+
+
+def rows_update(model, rows: list, fields: list[str]) -> None:
+    """Write `fields` of many rows in one statement.
+
+    On PostgreSQL, `UPDATE ... FROM (VALUES ...)`: bulk_update's CASE WHEN per row makes each row scan every
+    branch, which costs more than the rest of a 500-event batch. Elsewhere, bulk_update.
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(rows, fields)
+        return
+    quote = connection.ops.quote_name
+    meta = model._meta
+    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    cast = ", ".join(f"%s::{column.db_type(connection)}" for column in columns)
+    values = ", ".join([f"({cast})"] * len(rows))
+    params = [column.get_db_prep_value(getattr(row, column.attname), connection) for row in rows for column in columns]
+    assignments = ", ".join(f"{quote(c.column)} = v.{quote(c.column)}" for c in columns[1:])
+    names = ", ".join(quote(c.column) for c in columns)
+    # Identifiers come from the model's metadata, quoted; every value is a parameter.
+    pk = quote(meta.pk.column)
+    sql = f"UPDATE {quote(meta.db_table)} AS t SET {assignments} FROM (VALUES {values}) AS v ({names}) WHERE t.{pk} = v.{pk}"  # noqa: E501,S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)

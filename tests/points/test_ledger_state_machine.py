@@ -6,9 +6,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from points.models import Account, LedgerEntry
+from points.capture import event_capture
+from points.models import Account, LedgerEntry, PendingEvent
+from points.processing import events_process_batch
 from points.services import InsufficientPoints, ledger_append, ledger_reverse, points_adjust, points_redeem
-from tests.points.factories import UserFactory
+from tests.points.factories import RuleFactory, UserFactory
 from tests.points.helpers import assert_ledger_invariants
 
 pytestmark = pytest.mark.django_db
@@ -20,6 +22,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @initialize()
     def users(self):
         self.users = UserFactory.create_batch(2)
+        self.rule = RuleFactory(points=7, kind="every", period="none")
         self.expected = {user.pk: 0 for user in self.users}
         self.calls = []  # (service, kwargs, entry id) for replays
         self.counter = 0
@@ -38,6 +41,18 @@ class LedgerMachine(RuleBasedStateMachine):
         entry = ledger_append(**kwargs)
         self.expected[user.pk] += amount
         self.calls.append((ledger_append, kwargs, entry.pk))
+
+    @rule(index=st.integers(0, 1), deliveries=st.integers(1, 3))
+    def award_through_an_event(self, index, deliveries):
+        """A captured event, delivered one to three times, applied by the batch: one award of the rule."""
+        user = self._user(index)
+        event = event_capture(user_id=user.pk, action_id=self.rule.action_id)
+        events_process_batch()
+        for _ in range(deliveries - 1):
+            PendingEvent.objects.create(event_id=event.event_id, user_id=user.pk, action_id=self.rule.action_id,
+                                        occurred_at=event.occurred_at)
+            events_process_batch()
+        self.expected[user.pk] += self.rule.points
 
     @rule(index=st.integers(0, 1), amount=amounts)
     def redeem(self, index, amount):

@@ -119,6 +119,7 @@ def bar_chart(labels: list[str], series: list[tuple[str, str, list[int]]], *, he
         "bars": bars,
         "width": CHART_WIDTH,
         "height": height,
+        "small": height < 40,  # a sparkline in a table row: no axis labels
         "peak": peak,
         "first": labels[0] if labels else "",
         "last": labels[-1] if labels else "",

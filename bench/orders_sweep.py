@@ -38,8 +38,9 @@ def build(count: int, *, tag: str) -> None:
     users = user_model.objects.bulk_create(user_model(username=f"{tag}-{i}") for i in range(USERS))
     for user in users:
         points_adjust(user_id=user.pk, amount=1_000, reason="bench balance")
-    product = Product.objects.create(sku=f"{tag}-COURSE", name="Bench course", price=10, capacity=count,
-                                     seats_taken=count)
+    product = Product.objects.create(
+        sku=f"{tag}-COURSE", name="Bench course", price=10, capacity=count, seats_taken=count
+    )
     coupon = Coupon.objects.create(code=f"{tag}-SAVE", value=1, times_used=count)
     user_ids = [user.pk for user in users]
     past = timezone.now() - timedelta(minutes=1)
@@ -106,8 +107,12 @@ def naive(tag: str) -> None:
                 Product.objects.filter(pk=line.product_id).update(seats_taken=F("seats_taken") - line.quantity)
             UserCoupon.objects.filter(pk=order.user_coupon_id).update(status="unused")
             Coupon.objects.filter(code=f"{tag}-SAVE").update(times_used=F("times_used") - 1)
-            points_refund(user_id=order.user_id, amount=order.points_redeemed,
-                          idempotency_key=f"order:{order.number}:restore", order_number=order.number)
+            points_refund(
+                user_id=order.user_id,
+                amount=order.points_redeemed,
+                idempotency_key=f"order:{order.number}:restore",
+                order_number=order.number,
+            )
 
 
 def main() -> int:

@@ -100,7 +100,14 @@ class PaymentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 class OrderAdmin(ExportMixin, admin.ModelAdmin):
     resource_classes = [OrderResource]
     list_display = [
-        "number", "user", "status", "total", "points_redeemed", "created_at", "expires_at", "needs_refund",
+        "number",
+        "user",
+        "status",
+        "total",
+        "points_redeemed",
+        "created_at",
+        "expires_at",
+        "needs_refund",
     ]
     list_filter = ["status", "needs_refund", "created_at", "expires_at"]
     search_fields = ["=number", "user__username", "user__email"]
@@ -108,9 +115,25 @@ class OrderAdmin(ExportMixin, admin.ModelAdmin):
     inlines = [OrderLineInline, OrderEventInline, PaymentEventInline]
     actions = ["cancel_orders", "mark_refunded"]
     fields = [
-        "number", "user", "status", "needs_refund", "subtotal", "discount", "user_coupon", "points_redeemed",
-        "points_value", "total", "phone", "created_at", "expires_at", "paid_at", "fulfilled_at", "expired_at",
-        "cancelled_at", "refunded_at", "cancel_reason",
+        "number",
+        "user",
+        "status",
+        "needs_refund",
+        "subtotal",
+        "discount",
+        "user_coupon",
+        "points_redeemed",
+        "points_value",
+        "total",
+        "phone",
+        "created_at",
+        "expires_at",
+        "paid_at",
+        "fulfilled_at",
+        "expired_at",
+        "cancelled_at",
+        "refunded_at",
+        "cancel_reason",
     ]
     readonly_fields = fields
 
@@ -136,8 +159,7 @@ class OrderAdmin(ExportMixin, admin.ModelAdmin):
             if order_cancel(order=order, actor=request.user, reason="cancelled by staff", source="staff"):
                 self.log_change(request, order, "Cancelled by staff (order_cancel).")
                 done += 1
-        self._report(request, done, len(queryset), ngettext(
-            "%d order cancelled.", "%d orders cancelled.", done) % done)
+        self._report(request, done, len(queryset), ngettext("%d order cancelled.", "%d orders cancelled.", done) % done)
 
     @admin.action(description=_("Mark selected orders refunded"), permissions=["refund"])
     def mark_refunded(self, request, queryset):
@@ -146,16 +168,27 @@ class OrderAdmin(ExportMixin, admin.ModelAdmin):
             if order_mark_refunded(order=order, staff_user=request.user, reason="refunded by staff"):
                 self.log_change(request, order, "Marked refunded by staff (order_mark_refunded).")
                 done += 1
-        self._report(request, done, len(queryset), ngettext(
-            "%d order marked refunded.", "%d orders marked refunded.", done) % done)
+        self._report(
+            request,
+            done,
+            len(queryset),
+            ngettext("%d order marked refunded.", "%d orders marked refunded.", done) % done,
+        )
 
     def _report(self, request, done: int, selected: int, message: str) -> None:
         self.message_user(request, message, messages.SUCCESS if done else messages.WARNING)
         if done < selected:
             skipped = selected - done
-            self.message_user(request, ngettext(
-                "%d order was skipped: its status does not allow this.",
-                "%d orders were skipped: their status does not allow this.", skipped) % skipped, messages.WARNING)
+            self.message_user(
+                request,
+                ngettext(
+                    "%d order was skipped: its status does not allow this.",
+                    "%d orders were skipped: their status does not allow this.",
+                    skipped,
+                )
+                % skipped,
+                messages.WARNING,
+            )
 
 
 @admin.register(PaymentEvent)

@@ -39,9 +39,7 @@ def demo_install(*, stdout) -> None:
     if user_model.objects.filter(username="demo-buyer-1").exists():
         stdout.write("orders demo: already installed")
         return
-    buyers = [
-        user_model.objects.create_user(f"demo-buyer-{i}", f"demo-buyer-{i}@example.com", None) for i in (1, 2, 3)
-    ]
+    buyers = [user_model.objects.create_user(f"demo-buyer-{i}", f"demo-buyer-{i}@example.com", None) for i in (1, 2, 3)]
     for buyer in buyers:
         points_adjust(user_id=buyer.pk, amount=1000, reason="demo balance", idempotency_key=f"demo:{buyer.username}")
         for code, *_ in COUPONS:
@@ -51,12 +49,19 @@ def demo_install(*, stdout) -> None:
     now = timezone.now()
 
     def place(buyer, sku, *, coupon="", points=0, placed=now) -> Order:
-        return order_place(user=buyer, lines=[LineRequest(sku=sku, quantity=1)], coupon_code=coupon, points=points,
-                           now=placed)
+        return order_place(
+            user=buyer, lines=[LineRequest(sku=sku, quantity=1)], coupon_code=coupon, points=points, now=placed
+        )
 
     def pay(order, event_id):
-        payment_record(event_id=event_id, order_number=order.number, amount=order.total,
-                       provider_status="succeeded", raw_body="{}", signed_at=timezone.now())
+        payment_record(
+            event_id=event_id,
+            order_number=order.number,
+            amount=order.total,
+            provider_status="succeeded",
+            raw_body="{}",
+            signed_at=timezone.now(),
+        )
 
     place(first, "COURSE-PY", coupon="WELCOME5", points=200)  # pending
     paid = place(second, "COURSE-DJ")

@@ -66,9 +66,15 @@ def points_refund_batch(*, refunds: list[Refund], reason: str) -> int:
             changed[account.pk] = account
             entries.append(
                 LedgerEntry(
-                    serial_number=_serial_number(now), account=account, amount=refund.amount,
-                    balance_before=before, balance_after=account.balance, kind=LedgerEntry.Kind.REFUND,
-                    idempotency_key=refund.idempotency_key, order_number=refund.order_number, reason=reason,
+                    serial_number=_serial_number(now),
+                    account=account,
+                    amount=refund.amount,
+                    balance_before=before,
+                    balance_after=account.balance,
+                    kind=LedgerEntry.Kind.REFUND,
+                    idempotency_key=refund.idempotency_key,
+                    order_number=refund.order_number,
+                    reason=reason,
                 )
             )
         LedgerEntry.objects.bulk_create(entries)

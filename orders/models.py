@@ -256,9 +256,7 @@ class PaymentEvent(models.Model):
         DUPLICATE = "duplicate", _("order already paid, refund needed")
 
     provider_event_id = models.CharField(_("provider event id"), max_length=128, unique=True)
-    order = models.ForeignKey(
-        Order, on_delete=models.PROTECT, related_name="payments", verbose_name=_("order")
-    )
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments", verbose_name=_("order"))
     status = models.CharField(_("provider status"), max_length=16)
     amount = models.DecimalField(_("amount"), **MONEY)
     raw_body = models.TextField(_("raw body"))

@@ -12,9 +12,24 @@ class OrderResource(resources.ModelResource):
     class Meta:
         model = Order
         fields = (
-            "number", "user", "status", "subtotal", "discount", "coupon", "points_redeemed", "points_value",
-            "total", "created_at", "expires_at", "paid_at", "fulfilled_at", "expired_at", "cancelled_at",
-            "refunded_at", "cancel_reason", "needs_refund",
+            "number",
+            "user",
+            "status",
+            "subtotal",
+            "discount",
+            "coupon",
+            "points_redeemed",
+            "points_value",
+            "total",
+            "created_at",
+            "expires_at",
+            "paid_at",
+            "fulfilled_at",
+            "expired_at",
+            "cancelled_at",
+            "refunded_at",
+            "cancel_reason",
+            "needs_refund",
         )
         export_order = fields
 

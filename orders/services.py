@@ -98,7 +98,11 @@ def order_transition(
     for from_status in sources:
         if Order.objects.filter(pk=order_id, status=from_status, **(conditions or {})).update(**fields):
             OrderEvent.objects.create(
-                order_id=order_id, from_status=from_status, to_status=to_status, actor=actor, source=source,
+                order_id=order_id,
+                from_status=from_status,
+                to_status=to_status,
+                actor=actor,
+                source=source,
                 reason=reason[:300],
             )
             return from_status
@@ -130,7 +134,9 @@ def _orders_release(*, orders: list[dict], reason: str, coupons: bool = True) ->
             Coupon.objects.filter(pk=row["coupon_id"]).update(times_used=F("times_used") - row["count"])
     refunds = [
         Refund(
-            user_id=row["user_id"], amount=row["points_redeemed"], idempotency_key=f"order:{row['number']}:restore",
+            user_id=row["user_id"],
+            amount=row["points_redeemed"],
+            idempotency_key=f"order:{row['number']}:restore",
             order_number=row["number"],
         )
         for row in sorted(orders, key=lambda r: r["id"])
@@ -139,8 +145,11 @@ def _orders_release(*, orders: list[dict], reason: str, coupons: bool = True) ->
     if len(refunds) == 1:  # the single-order paths go through the points engine's own service
         refund = refunds[0]
         points_refund(
-            user_id=refund.user_id, amount=refund.amount, idempotency_key=refund.idempotency_key,
-            order_number=refund.order_number, reason=reason,
+            user_id=refund.user_id,
+            amount=refund.amount,
+            idempotency_key=refund.idempotency_key,
+            order_number=refund.order_number,
+            reason=reason,
         )
     else:
         points_refund_batch(refunds=refunds, reason=reason)
@@ -175,9 +184,9 @@ def _seats_take(*, product_id: int, quantity: int) -> bool:
     """Take seats with one conditional UPDATE: it matches only while enough are left, so however many
     transactions race, the product is never sold past its capacity."""
     return bool(
-        Product.objects.filter(
-            pk=product_id, capacity__isnull=False, seats_taken__lte=F("capacity") - quantity
-        ).update(seats_taken=F("seats_taken") + quantity)
+        Product.objects.filter(pk=product_id, capacity__isnull=False, seats_taken__lte=F("capacity") - quantity).update(
+            seats_taken=F("seats_taken") + quantity
+        )
     )
 
 
@@ -201,9 +210,9 @@ def _coupon_reserve(*, user, code: str, now: datetime) -> tuple[UserCoupon, Coup
         status=UserCoupon.Status.RESERVED
     ):
         raise OrderError("coupon_used", _("This coupon is already in use."), status=409, field="coupon")
-    if not Coupon.objects.filter(
-        Q(usage_limit__isnull=True) | Q(times_used__lt=F("usage_limit")), pk=coupon.pk
-    ).update(times_used=F("times_used") + 1):
+    if not Coupon.objects.filter(Q(usage_limit__isnull=True) | Q(times_used__lt=F("usage_limit")), pk=coupon.pk).update(
+        times_used=F("times_used") + 1
+    ):
         raise OrderError("coupon_exhausted", _("This coupon has run out."), status=409, field="coupon")
     return candidate, coupon
 
@@ -228,9 +237,7 @@ def order_place(
         if line.sku in quantities:
             raise OrderError("duplicate_sku", _("Each product may appear on one line only."), field="lines")
         if not 1 <= line.quantity <= MAX_QUANTITY:
-            raise OrderError(
-                "bad_quantity", _("Quantity must be between 1 and %d.") % MAX_QUANTITY, field="lines"
-            )
+            raise OrderError("bad_quantity", _("Quantity must be between 1 and %d.") % MAX_QUANTITY, field="lines")
         quantities[line.sku] = line.quantity
     if points < 0:
         raise OrderError("bad_points", _("Points cannot be negative."), field="points")
@@ -247,9 +254,7 @@ def order_place(
             raise OrderError("unknown_product", _("Unknown product: %s.") % ", ".join(missing), field="lines")
         inactive = sorted(sku for sku, product in products.items() if not product.is_active)
         if inactive:
-            raise OrderError(
-                "inactive_product", _("Not on sale: %s.") % ", ".join(inactive), status=409, field="lines"
-            )
+            raise OrderError("inactive_product", _("Not on sale: %s.") % ", ".join(inactive), status=409, field="lines")
         subtotal = sum((products[sku].price * qty for sku, qty in quantities.items()), Decimal("0"))
 
         # Seats first (products), then the coupon, then points: the lock order every service follows.
@@ -269,9 +274,7 @@ def order_place(
             discount = coupon.discount_for(subtotal)
         points_value = points * POINT_VALUE
         if points_value > subtotal - discount:
-            raise OrderError(
-                "too_many_points", _("Points cover more than the amount left to pay."), field="points"
-            )
+            raise OrderError("too_many_points", _("Points cover more than the amount left to pay."), field="points")
 
         order = Order.objects.create(
             number=_new_number(now),
@@ -287,7 +290,10 @@ def order_place(
         )
         OrderLine.objects.bulk_create(
             OrderLine(
-                order=order, product=products[sku], quantity=qty, unit_price=products[sku].price,
+                order=order,
+                product=products[sku],
+                quantity=qty,
+                unit_price=products[sku].price,
                 holds_seats=sku in seated,
             )
             for sku, qty in quantities.items()
@@ -295,8 +301,11 @@ def order_place(
         if points:
             try:
                 points_redeem(
-                    user_id=user.pk, amount=points, idempotency_key=f"order:{order.number}:redeem",
-                    order_number=order.number, reason=f"order {order.number}",
+                    user_id=user.pk,
+                    amount=points,
+                    idempotency_key=f"order:{order.number}:redeem",
+                    order_number=order.number,
+                    reason=f"order {order.number}",
                 )
             except InsufficientPoints as exc:
                 raise OrderError(
@@ -305,9 +314,7 @@ def order_place(
                     status=409,
                     field="points",
                 ) from exc
-        OrderEvent.objects.create(
-            order=order, to_status=Status.PENDING, actor=user, source="user", reason="placed"
-        )
+        OrderEvent.objects.create(order=order, to_status=Status.PENDING, actor=user, source="user", reason="placed")
         if order.total == 0:  # points and coupon cover it all: nothing to wait for
             _order_settle(order=order, source="system", reason="nothing to pay", now=now)
         else:
@@ -360,8 +367,13 @@ def payment_record(
         try:
             with transaction.atomic():  # a concurrent delivery of the same event waits here, then fails
                 event = PaymentEvent.objects.create(
-                    provider_event_id=event_id, order=order, status=provider_status, amount=amount,
-                    raw_body=raw_body, signed_at=signed_at, outcome=PaymentEvent.Outcome.FAILED,
+                    provider_event_id=event_id,
+                    order=order,
+                    status=provider_status,
+                    amount=amount,
+                    raw_body=raw_body,
+                    signed_at=signed_at,
+                    outcome=PaymentEvent.Outcome.FAILED,
                 )
         except IntegrityError:
             raise PaymentRejected("replayed_event", _("This event was already received."), status=409) from None
@@ -377,7 +389,10 @@ def payment_record(
                 )
                 Order.objects.filter(pk=order.pk).update(needs_refund=True)
                 OrderEvent.objects.create(
-                    order=order, from_status=order.status, to_status=order.status, source="payment callback",
+                    order=order,
+                    from_status=order.status,
+                    to_status=order.status,
+                    source="payment callback",
                     reason=f"payment {event_id} arrived while {order.status}: flagged for refund",
                 )
                 logger.warning("payment %s for order %s (%s) needs a refund", event_id, order.number, order.status)
@@ -393,8 +408,12 @@ def order_expire(*, order_id: int, now: datetime | None = None, source: str = "o
     now = now or timezone.now()
     with transaction.atomic(durable=True):
         if not order_transition(
-            order_id=order_id, to_status=Status.EXPIRED, source=source, reason="payment deadline passed",
-            now=now, conditions={"expires_at__lte": now},
+            order_id=order_id,
+            to_status=Status.EXPIRED,
+            source=source,
+            reason="payment deadline passed",
+            now=now,
+            conditions={"expires_at__lte": now},
         ):
             return False
         order = Order.objects.get(pk=order_id)
@@ -420,14 +439,15 @@ def order_expire_overdue(*, now: datetime | None = None, batch_size: int = EXPIR
         if not rows:
             return 0
         ids = [row["id"] for row in rows]
-        updated = Order.objects.filter(pk__in=ids, status=Status.PENDING).update(
-            status=Status.EXPIRED, expired_at=now
-        )
+        updated = Order.objects.filter(pk__in=ids, status=Status.PENDING).update(status=Status.EXPIRED, expired_at=now)
         if updated != len(ids):  # impossible while the rows are locked; refuse to restore twice if it happens
             raise RuntimeError(f"expired {updated} of {len(ids)} locked orders")
         OrderEvent.objects.bulk_create(
             OrderEvent(
-                order_id=pk, from_status=Status.PENDING, to_status=Status.EXPIRED, source="orders.expire_overdue",
+                order_id=pk,
+                from_status=Status.PENDING,
+                to_status=Status.EXPIRED,
+                source="orders.expire_overdue",
                 reason="payment deadline passed",
             )
             for pk in ids
@@ -441,7 +461,11 @@ def order_cancel(*, order: Order, actor, reason: str, source: str = "user") -> b
     """pending -> cancelled by the buyer or staff, giving back seats, coupon and points. True if it won."""
     with transaction.atomic(durable=True):
         if not order_transition(
-            order_id=order.pk, to_status=Status.CANCELLED, source=source, actor=actor, reason=reason,
+            order_id=order.pk,
+            to_status=Status.CANCELLED,
+            source=source,
+            actor=actor,
+            reason=reason,
             extra={"cancel_reason": reason[:300]},
         ):
             return False
@@ -470,8 +494,13 @@ def order_mark_refunded(*, order: Order, staff_user, reason: str) -> bool:
     now = timezone.now()
     with transaction.atomic(durable=True):
         if order_transition(
-            order_id=order.pk, to_status=Status.REFUNDED, source="staff", actor=staff_user, reason=reason,
-            now=now, extra={"needs_refund": False},
+            order_id=order.pk,
+            to_status=Status.REFUNDED,
+            source="staff",
+            actor=staff_user,
+            reason=reason,
+            now=now,
+            extra={"needs_refund": False},
         ):
             _orders_release(orders=[_release_row(order)], reason=f"order {order.number} refunded", coupons=False)
             Entitlement.objects.filter(order=order, revoked_at__isnull=True).update(revoked_at=now)
@@ -481,7 +510,11 @@ def order_mark_refunded(*, order: Order, staff_user, reason: str) -> bool:
             return False
         Order.objects.filter(pk=order.pk).update(needs_refund=False, refunded_at=now)
         OrderEvent.objects.create(
-            order=order, from_status=current.status, to_status=current.status, source="staff", actor=staff_user,
+            order=order,
+            from_status=current.status,
+            to_status=current.status,
+            source="staff",
+            actor=staff_user,
             reason=f"late payment refunded: {reason}"[:300],
         )
     return True

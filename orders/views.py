@@ -87,7 +87,10 @@ def orders_view(request):
     if not isinstance(coupon, str) or not isinstance(phone, str) or len(phone) > 32:
         raise OrderError("bad_request", _('"coupon" and "phone" must be strings.'))
     order = order_place(
-        user=request.user, lines=lines, coupon_code=coupon.strip(), points=_int(data.get("points", 0), field="points"),
+        user=request.user,
+        lines=lines,
+        coupon_code=coupon.strip(),
+        points=_int(data.get("points", 0), field="points"),
         phone=phone.strip(),
     )
     return JsonResponse(order_as_json(order), status=201)
@@ -145,8 +148,12 @@ def payment_callback_view(request):
         return _error("bad_amount", _('amount must be a decimal string such as "12.50".'), 400)
     try:
         event = payment_record(
-            event_id=event_id, order_number=number, amount=amount, provider_status=status,
-            raw_body=body.decode(), signed_at=datetime.fromtimestamp(signed, tz=UTC),
+            event_id=event_id,
+            order_number=number,
+            amount=amount,
+            provider_status=status,
+            raw_body=body.decode(),
+            signed_at=datetime.fromtimestamp(signed, tz=UTC),
         )
     except PaymentRejected as exc:
         return _error(exc.code, exc.message, exc.status)

@@ -62,14 +62,17 @@ def sms_code_issue(*, phone: str) -> int:
     phone = phone_normalise(phone)
     if not cache.add(_key("recent", phone), 1, timeout=CODE_RESEND_AFTER_S):
         raise SmsCodeError(
-            "too_soon", _("A code was sent moments ago; wait before asking again."), status=429,
+            "too_soon",
+            _("A code was sent moments ago; wait before asking again."),
+            status=429,
             retry_after=CODE_RESEND_AFTER_S,
         )
     hourly = _key("hour", phone)
     cache.add(hourly, 0, timeout=3600)
     if cache.incr(hourly) > CODE_HOURLY_LIMIT:
-        raise SmsCodeError("too_many", _("Too many codes for this number; try again later."), status=429,
-                           retry_after=3600)
+        raise SmsCodeError(
+            "too_many", _("Too many codes for this number; try again later."), status=429, retry_after=3600
+        )
     code = f"{secrets.randbelow(10**6):06d}"
     cache.set_many({_key("code", phone): code, _key("attempts", phone): 0}, timeout=CODE_TTL_S)
     sms_queue(phone=phone, message=_("Your verification code is %(code)s.") % {"code": code})

@@ -38,8 +38,9 @@ def test_http_backend_posts_json_with_the_bearer_token():
     assert json.loads(request.content) == {"to": "+15551234567", "message": "hi"}
 
 
-@pytest.mark.parametrize(("status", "error"), [(500, SmsTransientError), (503, SmsTransientError),
-                                                (429, SmsTransientError), (400, SmsError)])
+@pytest.mark.parametrize(
+    ("status", "error"), [(500, SmsTransientError), (503, SmsTransientError), (429, SmsTransientError), (400, SmsError)]
+)
 def test_http_backend_classifies_failures(status, error):
     backend = HttpSmsBackend(url="https://sms.example/send", token="", transport=provider(status))
     with pytest.raises(error) as caught:

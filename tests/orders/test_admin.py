@@ -22,8 +22,14 @@ def orders():
     pending = order_place(user=buyer, lines=[LineRequest(sku="A", quantity=1)], points=100)
     late = order_place(user=buyer, lines=[LineRequest(sku="A", quantity=1)])
     order_expire(order_id=late.pk, now=late.expires_at)
-    payment_record(event_id="evt-late", order_number=late.number, amount=late.total, provider_status="succeeded",
-                   raw_body="{}", signed_at=late.expires_at)
+    payment_record(
+        event_id="evt-late",
+        order_number=late.number,
+        amount=late.total,
+        provider_status="succeeded",
+        raw_body="{}",
+        signed_at=late.expires_at,
+    )
     return pending, Order.objects.get(pk=late.pk)
 
 
@@ -117,8 +123,13 @@ def test_orders_export_to_csv(orders):
 
 
 def product_form(product, **changes):
-    data = {"sku": product.sku, "name": product.name, "price": str(product.price), "is_active": "on",
-            "capacity": product.capacity or ""}
+    data = {
+        "sku": product.sku,
+        "name": product.name,
+        "price": str(product.price),
+        "is_active": "on",
+        "capacity": product.capacity or "",
+    }
     data.update(changes)
     return data
 

@@ -16,7 +16,12 @@ def test_demo_installs_orders_in_every_state_once(django_user_model):
     demo_install(stdout=io.StringIO())
 
     assert Counter(Order.objects.values_list("status", flat=True)) == {
-        "pending": 1, "paid": 1, "fulfilled": 1, "expired": 2, "cancelled": 1, "refunded": 1,
+        "pending": 1,
+        "paid": 1,
+        "fulfilled": 1,
+        "expired": 2,
+        "cancelled": 1,
+        "refunded": 1,
     }
     assert Order.objects.filter(needs_refund=True).count() == 1
     assert Product.objects.get(sku="EARLY-ACCESS").capacity == 5

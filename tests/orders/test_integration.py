@@ -26,7 +26,8 @@ def test_place_pay_fulfil_entitlement_through_a_real_worker(live_worker):
     client.force_login(buyer)
 
     response = client.post(
-        "/api/orders/", data=json.dumps({"lines": [{"sku": "COURSE", "quantity": 1}], "points": 250}),
+        "/api/orders/",
+        data=json.dumps({"lines": [{"sku": "COURSE", "quantity": 1}], "points": 250}),
         content_type="application/json",
     )
     assert response.status_code == 201
@@ -41,7 +42,9 @@ def test_place_pay_fulfil_entitlement_through_a_real_worker(live_worker):
     assert (entitlement.user_id, entitlement.product_id, entitlement.revoked_at) == (buyer.pk, product.pk, None)
     assert Account.objects.get(user=buyer).balance == 0
     assert list(Order.objects.get(pk=order.pk).events.values_list("to_status", "source")) == [
-        ("pending", "user"), ("paid", "payment callback"), ("fulfilled", "orders.fulfil"),
+        ("pending", "user"),
+        ("paid", "payment callback"),
+        ("fulfilled", "orders.fulfil"),
     ]
 
 
@@ -55,7 +58,8 @@ def test_sweeper_expires_every_overdue_order_after_redis_lost_the_eta_messages(
     client.force_login(buyer)
     for _ in range(25):
         response = client.post(
-            "/api/orders/", data=json.dumps({"lines": [{"sku": "COURSE", "quantity": 1}], "points": 50}),
+            "/api/orders/",
+            data=json.dumps({"lines": [{"sku": "COURSE", "quantity": 1}], "points": 50}),
             content_type="application/json",
         )
         assert response.status_code == 201

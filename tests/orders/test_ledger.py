@@ -28,9 +28,9 @@ def test_batch_refund_appends_one_entry_per_key_and_keeps_every_chain():
     assert balances_check() == []
     assert {a.user_id: a.balance for a in Account.objects.all()} == {first.pk: 20, second.pk: 9, fresh.pk: 2}
     chain = list(
-        LedgerEntry.objects.filter(account__user=first).order_by("id").values_list(
-            "kind", "amount", "balance_before", "balance_after", "order_number"
-        )
+        LedgerEntry.objects.filter(account__user=first)
+        .order_by("id")
+        .values_list("kind", "amount", "balance_before", "balance_after", "order_number")
     )
     assert chain == [("adjust", 10, 0, 10, ""), ("refund", 3, 10, 13, "A"), ("refund", 7, 13, 20, "C")]
     for account in Account.objects.all():
@@ -40,6 +40,7 @@ def test_batch_refund_appends_one_entry_per_key_and_keeps_every_chain():
 def test_batch_refund_refuses_non_positive_amounts():
     user = UserFactory()
     with pytest.raises(ValueError, match="positive"):
-        points_refund_batch(refunds=[Refund(user_id=user.pk, amount=0, idempotency_key="k", order_number="")],
-                            reason="x")
+        points_refund_batch(
+            refunds=[Refund(user_id=user.pk, amount=0, idempotency_key="k", order_number="")], reason="x"
+        )
     assert LedgerEntry.objects.count() == 0

@@ -92,9 +92,7 @@ def test_300_users_racing_for_50_seats_get_exactly_50_and_10_released_let_10_mor
     product.refresh_from_db()
     assert product.seats_taken == 40
 
-    losers = list(
-        user_model.objects.filter(pk__in=user_ids).exclude(orders__isnull=False).values_list("pk", flat=True)
-    )
+    losers = list(user_model.objects.filter(pk__in=user_ids).exclude(orders__isnull=False).values_list("pk", flat=True))
     assert len(losers) == 250
     second = _race_for_seats(losers)
 
@@ -120,8 +118,9 @@ def test_500_payments_racing_their_expiry_have_exactly_one_winner_each():
     for i in range(ORDERS):
         user = users[i % len(users)]
         UserCoupon.objects.create(user=user, coupon=coupon)
-        orders.append(order_place(user=user, lines=[LineRequest(sku="COURSE", quantity=1)], coupon_code="RACE",
-                                  points=POINTS))
+        orders.append(
+            order_place(user=user, lines=[LineRequest(sku="COURSE", quantity=1)], coupon_code="RACE", points=POINTS)
+        )
     assert {o.total for o in orders} == {Decimal("8.00")}
     Order.objects.update(expires_at=timezone.now())  # all overdue: the expiry may win every one of them
     random.shuffle(orders)

@@ -37,8 +37,12 @@ def place(user, sku, *, quantity=1, **kwargs) -> Order:
 
 def pay(order, event_id="evt-1", amount=None, status="succeeded") -> PaymentEvent:
     return payment_record(
-        event_id=event_id, order_number=order.number, amount=amount if amount is not None else order.total,
-        provider_status=status, raw_body="{}", signed_at=timezone.now(),
+        event_id=event_id,
+        order_number=order.number,
+        amount=amount if amount is not None else order.total,
+        provider_status=status,
+        raw_body="{}",
+        signed_at=timezone.now(),
     )
 
 
@@ -194,11 +198,13 @@ def test_expire_gives_back_seats_coupon_and_points_exactly_once(buyer):
     assert (order.status, order.expired_at) == (S.EXPIRED, later)
     assert (product.seats_taken, held.status, Coupon.objects.get().times_used) == (0, "unused", 0)
     assert balance(buyer) == 1000
-    assert list(
-        LedgerEntry.objects.filter(order_number=order.number).order_by("id").values_list("kind", "amount")
-    ) == [("redeem", -300), ("refund", 300)]
+    assert list(LedgerEntry.objects.filter(order_number=order.number).order_by("id").values_list("kind", "amount")) == [
+        ("redeem", -300),
+        ("refund", 300),
+    ]
     assert list(order.events.values_list("from_status", "to_status", "source")) == [
-        ("", S.PENDING, "user"), (S.PENDING, S.EXPIRED, "orders.expire")
+        ("", S.PENDING, "user"),
+        (S.PENDING, S.EXPIRED, "orders.expire"),
     ]
 
 
@@ -237,7 +243,10 @@ def test_cancel_by_buyer_restores_and_refuses_twice(buyer):
     order.refresh_from_db()
     product.refresh_from_db()
     assert (order.status, order.cancel_reason, product.seats_taken, balance(buyer)) == (
-        S.CANCELLED, "changed my mind", 0, 1000
+        S.CANCELLED,
+        "changed my mind",
+        0,
+        1000,
     )
 
 
@@ -293,7 +302,8 @@ def test_fulfil_grants_entitlements_once(buyer):
     assert order_fulfil(order_id=order.pk) is True
     assert order_fulfil(order_id=order.pk) is False
     assert set(Entitlement.objects.values_list("user_id", "product_id", "order_id")) == {
-        (buyer.pk, first.pk, order.pk), (buyer.pk, second.pk, order.pk)
+        (buyer.pk, first.pk, order.pk),
+        (buyer.pk, second.pk, order.pk),
     }
     assert Order.objects.get(pk=order.pk).status == S.FULFILLED
 

@@ -42,8 +42,14 @@ def test_place_answers_201_with_number_totals_status_and_deadline(client, buyer)
     body = response.json()
     order = Order.objects.get()
     assert body == {
-        "number": order.number, "status": "pending", "subtotal": "30.00", "discount": "5.00", "points": 100,
-        "points_value": "1.00", "total": "24.00", "expires_at": order.expires_at.isoformat(),
+        "number": order.number,
+        "status": "pending",
+        "subtotal": "30.00",
+        "discount": "5.00",
+        "points": 100,
+        "points_value": "1.00",
+        "total": "24.00",
+        "expires_at": order.expires_at.isoformat(),
         "lines": [{"sku": "COURSE", "quantity": 1, "unit_price": "30.00"}],
     }
     assert client.get(f"/api/orders/{order.number}/").json() == body
@@ -146,16 +152,33 @@ def test_signed_callback_pays_the_order(client, pending_order):
 
 
 @pytest.mark.parametrize(
-    "case", ["bad_signature", "wrong_secret", "no_header", "stale", "future", "wrong_amount", "malformed_json",
-             "oversized", "missing_field", "unknown_order", "bad_status", "bad_amount"],
+    "case",
+    [
+        "bad_signature",
+        "wrong_secret",
+        "no_header",
+        "stale",
+        "future",
+        "wrong_amount",
+        "malformed_json",
+        "oversized",
+        "missing_field",
+        "unknown_order",
+        "bad_status",
+        "bad_amount",
+    ],
 )
 def test_callback_rejections_get_a_4xx_and_change_nothing(client, pending_order, case):
     before = snapshot(pending_order)
     body = callback_body(pending_order, event_id="evt-x")
     now = int(time.time())
     if case == "bad_signature":
-        response = client.post("/api/payments/callback/", data=body, content_type="application/json",
-                               headers={"X-Signature": f"t={now},v1={'0' * 64}"})
+        response = client.post(
+            "/api/payments/callback/",
+            data=body,
+            content_type="application/json",
+            headers={"X-Signature": f"t={now},v1={'0' * 64}"},
+        )
     elif case == "wrong_secret":
         response = signed_post(client, body, secret="not-the-secret")
     elif case == "no_header":
@@ -173,15 +196,25 @@ def test_callback_rejections_get_a_4xx_and_change_nothing(client, pending_order,
     elif case == "missing_field":
         response = signed_post(client, json.dumps({"event_id": "evt-x", "order_number": pending_order.number}).encode())
     elif case == "unknown_order":
-        response = signed_post(client, json.dumps(
-            {"event_id": "e", "order_number": "NOPE", "amount": "10.00", "status": "succeeded"}).encode())
+        response = signed_post(
+            client,
+            json.dumps({"event_id": "e", "order_number": "NOPE", "amount": "10.00", "status": "succeeded"}).encode(),
+        )
     elif case == "bad_status":
         response = signed_post(client, callback_body(pending_order, event_id="evt-x", status="maybe"))
     else:
-        response = signed_post(client, json.dumps(
-            {"event_id": "e", "order_number": pending_order.number, "amount": 10, "status": "succeeded"}).encode())
+        response = signed_post(
+            client,
+            json.dumps(
+                {"event_id": "e", "order_number": pending_order.number, "amount": 10, "status": "succeeded"}
+            ).encode(),
+        )
     expected = {
-        "bad_signature": 401, "wrong_secret": 401, "no_header": 401, "oversized": 413, "wrong_amount": 422,
+        "bad_signature": 401,
+        "wrong_secret": 401,
+        "no_header": 401,
+        "oversized": 413,
+        "wrong_amount": 422,
         "unknown_order": 404,
     }.get(case, 400)
     assert response.status_code == expected

@@ -18,6 +18,10 @@ def checkin_action(db):
     from tests.points.factories import ActionFactory
 
     return ActionFactory(
-        code="checkin", name="Daily check-in", method="POST", path_pattern=r"^/api/points/checkin/$",
-        success_field="code", success_value="0",
+        code="checkin",
+        name="Daily check-in",
+        method="POST",
+        path_pattern=r"^/api/points/checkin/$",
+        success_field="code",
+        success_value="0",
     )

@@ -23,11 +23,22 @@ def _staff(*perms):
 
 @pytest.fixture
 def operator_client(client):
-    client.force_login(_staff(
-        "points.view_action", "points.change_action", "points.add_action", "points.view_rule", "points.add_rule",
-        "points.change_rule", "points.simulate_rule", "points.view_account", "points.adjust_account",
-        "points.view_ledgerentry", "points.import_rule", "points.export_rule",
-    ))
+    client.force_login(
+        _staff(
+            "points.view_action",
+            "points.change_action",
+            "points.add_action",
+            "points.view_rule",
+            "points.add_rule",
+            "points.change_rule",
+            "points.simulate_rule",
+            "points.view_account",
+            "points.adjust_account",
+            "points.view_ledgerentry",
+            "points.import_rule",
+            "points.export_rule",
+        )
+    )
     return client
 
 
@@ -53,10 +64,18 @@ def test_history_is_read_only_even_for_a_superuser(admin_client):
 
 
 def test_an_invalid_pattern_is_a_form_error(operator_client):
-    response = operator_client.post(reverse("admin:points_action_add"), {
-        "code": "bad", "name": "Bad", "method": "POST", "path_pattern": "^/api/(unclosed/$", "status": "draft",
-        "success_field": "", "success_value": "",
-    })
+    response = operator_client.post(
+        reverse("admin:points_action_add"),
+        {
+            "code": "bad",
+            "name": "Bad",
+            "method": "POST",
+            "path_pattern": "^/api/(unclosed/$",
+            "status": "draft",
+            "success_field": "",
+            "success_value": "",
+        },
+    )
     assert response.status_code == 200
     assert "Not a valid regular expression" in response.content.decode()
     assert not Action.all_objects.filter(code="bad").exists()
@@ -64,11 +83,23 @@ def test_an_invalid_pattern_is_a_form_error(operator_client):
 
 def test_rule_form_explains_end_before_start(operator_client):
     action = ActionFactory()
-    response = operator_client.post(reverse("admin:points_rule_add"), {
-        "name": "Backwards", "action": action.pk, "status": "draft", "points": 1, "kind": "every", "period": "day",
-        "required_count": 1, "awardee_cap_scope": "period",
-        "starts_at_0": "2026-03-02", "starts_at_1": "00:00", "ends_at_0": "2026-03-01", "ends_at_1": "00:00",
-    })
+    response = operator_client.post(
+        reverse("admin:points_rule_add"),
+        {
+            "name": "Backwards",
+            "action": action.pk,
+            "status": "draft",
+            "points": 1,
+            "kind": "every",
+            "period": "day",
+            "required_count": 1,
+            "awardee_cap_scope": "period",
+            "starts_at_0": "2026-03-02",
+            "starts_at_1": "00:00",
+            "ends_at_0": "2026-03-01",
+            "ends_at_1": "00:00",
+        },
+    )
     assert response.status_code == 200
     assert "The end must come after the start." in response.content.decode()
     assert Rule.all_objects.count() == 0
@@ -77,8 +108,9 @@ def test_rule_form_explains_end_before_start(operator_client):
 def test_test_url_helper_shows_the_match_and_business_id(operator_client):
     ActionFactory(code="like", method="POST", path_pattern=r"^/api/posts/(?P<business_id>\d+)/like/$")
     url = reverse("admin:points_action_test_url")
-    data = operator_client.get(url, {"method": "POST", "path": "/api/posts/12/like/",
-                                      "pattern": r"^/api/posts/(?P<business_id>\d+)/like/$"}).json()
+    data = operator_client.get(
+        url, {"method": "POST", "path": "/api/posts/12/like/", "pattern": r"^/api/posts/(?P<business_id>\d+)/like/$"}
+    ).json()
     assert data["pattern"] == {"valid": True, "matches": True, "business_id": "12"}
     assert data["active"] == [{"code": "like", "business_id": "12"}]
     bad = operator_client.get(url, {"method": "POST", "path": "/x", "pattern": "("}).json()
@@ -89,9 +121,14 @@ def test_test_url_helper_shows_the_match_and_business_id(operator_client):
 def test_status_actions_validate_and_are_logged(operator_client):
     good = RuleFactory(status="draft")
     bad = RuleFactory(status="draft", kind="every", required_count=3)  # saved around validation
-    response = operator_client.post(reverse("admin:points_rule_changelist"), {
-        "action": "activate", "_selected_action": [good.pk, bad.pk],
-    }, follow=True)
+    response = operator_client.post(
+        reverse("admin:points_rule_changelist"),
+        {
+            "action": "activate",
+            "_selected_action": [good.pk, bad.pk],
+        },
+        follow=True,
+    )
     assert response.status_code == 200
     good.refresh_from_db()
     bad.refresh_from_db()
@@ -104,9 +141,13 @@ def test_status_actions_validate_and_are_logged(operator_client):
 def test_retiring_an_action_stops_it_matching(operator_client):
     action = ActionFactory(code="like", method="POST", path_pattern=r"^/like/$")
     assert matching.index.match("POST", "/like/")
-    operator_client.post(reverse("admin:points_action_changelist"), {
-        "action": "retire", "_selected_action": [action.pk],
-    })
+    operator_client.post(
+        reverse("admin:points_action_changelist"),
+        {
+            "action": "retire",
+            "_selected_action": [action.pk],
+        },
+    )
     assert matching.index.match("POST", "/like/") == []
     assert LogEntry.objects.filter(object_id=str(action.pk), change_message="Status set to retired.").exists()
 
@@ -169,8 +210,10 @@ def test_simulate_replays_recorded_actions_without_writing(operator_client, sett
     result = response.context["result"]
     assert (result["records"], result["awards"], result["points"], result["users"]) == (6, 2, 8, 2)
     assert (LedgerEntry.objects.count(), RuleProgress.objects.count()) == before == (0, 0)
-    assert operator_client.get(reverse("admin:points_rule_simulate", args=[draft.pk]), {"days": 0}).context[
-        "result"] is None
+    assert (
+        operator_client.get(reverse("admin:points_rule_simulate", args=[draft.pk]), {"days": 0}).context["result"]
+        is None
+    )
 
 
 def test_rules_import_dry_run_preview_writes_nothing(operator_client):
@@ -182,11 +225,14 @@ def test_rules_import_dry_run_preview_writes_nothing(operator_client):
     )
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    response = operator_client.post(reverse("admin:points_rule_import"), {
-        "import_file": SimpleUploadedFile("rules.csv", csv.encode()),
-        "format": "0",
-        "resource": "0",
-    })
+    response = operator_client.post(
+        reverse("admin:points_rule_import"),
+        {
+            "import_file": SimpleUploadedFile("rules.csv", csv.encode()),
+            "format": "0",
+            "resource": "0",
+        },
+    )
     assert response.status_code == 200
     assert "Imported" in response.content.decode()
     assert "confirm" in response.content.decode().lower()

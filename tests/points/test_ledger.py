@@ -16,7 +16,6 @@ from tests.points.factories import StaffFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-
 def _balance(user) -> int:
     return Account.objects.get(user=user).balance
 
@@ -53,9 +52,7 @@ def test_ledger_append_needs_exactly_one_owner():
     assert LedgerEntry.objects.count() == 0
 
 
-@pytest.mark.parametrize(
-    ("amount", "kind", "key"), [(0, "award", "k"), (5, "bonus", "k"), (5, "award", "")]
-)
+@pytest.mark.parametrize(("amount", "kind", "key"), [(0, "award", "k"), (5, "bonus", "k"), (5, "award", "")])
 def test_ledger_append_refuses_bad_input_and_writes_nothing(amount, kind, key):
     user = UserFactory()
     with pytest.raises(ValueError):
@@ -237,8 +234,13 @@ def test_database_refuses_an_entry_whose_after_is_not_before_plus_amount():
     account = Account.objects.create(user=UserFactory())
     with pytest.raises(IntegrityError), transaction.atomic():
         LedgerEntry.objects.create(
-            serial_number="x", account=account, amount=5, balance_before=0, balance_after=6,
-            kind="award", idempotency_key="bad",
+            serial_number="x",
+            account=account,
+            amount=5,
+            balance_before=0,
+            balance_after=6,
+            kind="award",
+            idempotency_key="bad",
         )
     assert LedgerEntry.objects.count() == 0
 
@@ -247,8 +249,13 @@ def test_database_refuses_a_negative_balance():
     account = Account.objects.create(user=UserFactory())
     with pytest.raises(IntegrityError), transaction.atomic():
         LedgerEntry.objects.create(
-            serial_number="x", account=account, amount=-5, balance_before=0, balance_after=-5,
-            kind="redeem", idempotency_key="bad",
+            serial_number="x",
+            account=account,
+            amount=-5,
+            balance_before=0,
+            balance_after=-5,
+            kind="redeem",
+            idempotency_key="bad",
         )
     with pytest.raises(IntegrityError), transaction.atomic():
         Account.objects.filter(pk=account.pk).update(balance=-1)

@@ -49,8 +49,9 @@ class LedgerMachine(RuleBasedStateMachine):
         event = event_capture(user_id=user.pk, action_id=self.rule.action_id)
         events_process_batch()
         for _ in range(deliveries - 1):
-            PendingEvent.objects.create(event_id=event.event_id, user_id=user.pk, action_id=self.rule.action_id,
-                                        occurred_at=event.occurred_at)
+            PendingEvent.objects.create(
+                event_id=event.event_id, user_id=user.pk, action_id=self.rule.action_id, occurred_at=event.occurred_at
+            )
             events_process_batch()
         self.expected[user.pk] += self.rule.points
 

@@ -110,7 +110,10 @@ def test_streak_of_consecutive_local_days():
     assert balance(user) == 2
     row = RuleProgress.objects.get(rule=rule)
     assert (row.period_start, row.last_period, row.count, row.awards) == (
-        dt.date(2026, 3, 1), dt.date(2026, 3, 3), 3, 1,
+        dt.date(2026, 3, 1),
+        dt.date(2026, 3, 3),
+        3,
+        1,
     )
     assert row.deadline == local(2026, 3, 5)  # still alive if the user comes back on the 4th
 
@@ -220,10 +223,18 @@ def test_same_event_delivered_three_times_has_one_effect():
 def test_events_of_a_deleted_user_or_action_are_dropped_without_blocking_the_batch():
     rule = RuleFactory(points=1, period="none")
     user = UserFactory()
-    PendingEvent.objects.create(event_id="00000000-0000-0000-0000-000000000001", user_id=999999,
-                                action_id=rule.action.pk, occurred_at=local(2026, 3, 1))
-    PendingEvent.objects.create(event_id="00000000-0000-0000-0000-000000000002", user_id=user.pk,
-                                action_id=999999, occurred_at=local(2026, 3, 1))
+    PendingEvent.objects.create(
+        event_id="00000000-0000-0000-0000-000000000001",
+        user_id=999999,
+        action_id=rule.action.pk,
+        occurred_at=local(2026, 3, 1),
+    )
+    PendingEvent.objects.create(
+        event_id="00000000-0000-0000-0000-000000000002",
+        user_id=user.pk,
+        action_id=999999,
+        occurred_at=local(2026, 3, 1),
+    )
     capture(user, rule.action, local(2026, 3, 1, 8))
     assert apply_all() == 3
     assert balance(user) == 1
@@ -247,8 +258,7 @@ def test_a_batch_takes_a_bounded_number_of_statements(django_assert_max_num_quer
     action = ActionFactory()
     RuleFactory(action=action, points=1, kind="every", period="day", awardee_cap=1000)
     RuleFactory(action=action, points=1, kind="streak", period="day", required_count=2)
-    RuleFactory(action=action, points=1, kind="count", period="week", required_count=2,
-                allow_repeat_business_id=False)
+    RuleFactory(action=action, points=1, kind="count", period="week", required_count=2, allow_repeat_business_id=False)
     users = UserFactory.create_batch(20)
     for i in range(200):
         capture(users[i % 20], action, local(2026, 3, 1 + i % 5, 9, i % 60), business_id=str(i % 7))

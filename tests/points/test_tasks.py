@@ -44,8 +44,12 @@ def test_relay_publishes_enough_batches_for_old_events_only(redis_client):
     rule = RuleFactory(period="none")
     user = UserFactory()
     old = [
-        PendingEvent(event_id=f"00000000-0000-0000-0000-{i:012d}", user_id=user.pk, action_id=rule.action_id,
-                     occurred_at=local(2026, 3, 1))
+        PendingEvent(
+            event_id=f"00000000-0000-0000-0000-{i:012d}",
+            user_id=user.pk,
+            action_id=rule.action_id,
+            occurred_at=local(2026, 3, 1),
+        )
         for i in range(3)
     ]
     PendingEvent.objects.bulk_create(old)

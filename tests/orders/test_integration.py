@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from orders.models import Entitlement, Order, Product
+from orders.services import LineRequest, order_place
 from orders.tasks import order_expire_overdue_task
 from points.models import Account
 from tests import processes
@@ -96,3 +97,19 @@ def test_grab_through_a_real_worker_grants_exactly_five(live_worker):
     states = wait_for(decided, timeout=30, message="every grab decided")
     assert sorted(states) == ["granted"] * 5 + ["refused"] * 4
     assert Entitlement.objects.filter(product__sku="EARLY").count() == 5
+
+
+def test_eta_fast_path_expires_the_order_at_its_deadline(live_worker, settings):
+    settings.ORDER_PAYMENT_TIMEOUT_MINUTES = 0  # the deadline is now: the ETA message is due at once
+    ProductFactory(sku="COURSE", capacity=3)
+    buyer = UserFactory()
+    give_points(buyer, 100)
+    order = order_place(user=buyer, lines=[LineRequest(sku="COURSE", quantity=1)], points=100)
+
+    wait_for(lambda: Order.objects.get(pk=order.pk).status == "expired", timeout=30, message="the ETA expiry")
+    assert list(Order.objects.get(pk=order.pk).events.values_list("to_status", "source")) == [
+        ("pending", "user"),
+        ("expired", "orders.expire"),  # the ETA task, not the sweeper
+    ]
+    assert Account.objects.get(user=buyer).balance == 100
+    assert Product.objects.get().seats_taken == 0

@@ -76,6 +76,14 @@ def _save_run_times(model, rows) -> None:
 
 
 class PortalEntry(ModelEntry):
+    def __init__(self, model, app=None):
+        super().__init__(model, app=app)
+        if model.exchange is None:
+            # Routed by queue name (Celery's anonymous direct exchange: an LPUSH on the queue's list), so
+            # there is no binding to declare first; the stock path re-declares the queue on every send
+            # (about a quarter of a dispatch). Schedules with their own exchange keep the declare.
+            self.options["declare"] = []
+
     def __next__(self):
         """The entry after a run: a copy with the new run time (stock re-reads the row's JSON per run)."""
         model = self.model

@@ -94,5 +94,5 @@ def _balances_set(*, accounts: list[Account], now) -> None:
             f"WITH new(id, balance) AS (VALUES {values}) "  # noqa: S608 - table name from the model, values bound
             f"UPDATE {table} SET balance = (SELECT new.balance FROM new WHERE new.id = {table}.id), updated_at = %s "
             f"WHERE id IN (SELECT id FROM new)",
-            [*params, now],
+            [*params, connection.ops.adapt_datetimefield_value(now)],
         )

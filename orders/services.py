@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -422,6 +422,19 @@ def order_expire(*, order_id: int, now: datetime | None = None, source: str = "o
     return True
 
 
+def _events_insert(*, order_ids: list[int], from_status: str, to_status: str, source: str, reason: str, now) -> None:
+    """One INSERT ... SELECT for a batch's events: no model instance per row (a third of a sweep's Python)."""
+    table = connection.ops.quote_name(OrderEvent._meta.db_table)
+    orders = connection.ops.quote_name(Order._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(order_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (order_id, from_status, to_status, actor_id, source, reason, created_at) "  # noqa: S608
+            f"SELECT id, %s, %s, NULL, %s, %s, %s FROM {orders} WHERE id IN ({placeholders}) ORDER BY id",
+            [from_status, to_status, source, reason, connection.ops.adapt_datetimefield_value(now), *order_ids],
+        )
+
+
 def order_expire_overdue(*, now: datetime | None = None, batch_size: int = EXPIRE_BATCH_SIZE) -> int:
     """Expire one bounded batch of overdue pending orders with set-based updates; returns how many.
 
@@ -442,16 +455,10 @@ def order_expire_overdue(*, now: datetime | None = None, batch_size: int = EXPIR
         updated = Order.objects.filter(pk__in=ids, status=Status.PENDING).update(status=Status.EXPIRED, expired_at=now)
         if updated != len(ids):  # impossible while the rows are locked; refuse to restore twice if it happens
             raise RuntimeError(f"expired {updated} of {len(ids)} locked orders")
-        OrderEvent.objects.bulk_create(
-            OrderEvent(
-                order_id=pk,
-                from_status=Status.PENDING,
-                to_status=Status.EXPIRED,
-                source="orders.expire_overdue",
-                reason="payment deadline passed",
-            )
-            for pk in ids
-        )
+        _events_insert(
+            order_ids=ids, from_status=Status.PENDING, to_status=Status.EXPIRED, source="orders.expire_overdue",
+            reason="payment deadline passed", now=now,
+        )  # fmt: skip
         _orders_release(orders=rows, reason="order expired")
         _enqueue(order_notify_task, order_ids=ids, event="expired")
     return len(rows)

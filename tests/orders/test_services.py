@@ -218,10 +218,11 @@ def test_sweeper_expires_overdue_in_bounded_batches_and_leaves_the_rest(buyer):
     fresh = place(buyer, "A")
     Order.objects.filter(pk__in=[o.pk for o in orders]).update(expires_at=timezone.now() - timedelta(minutes=1))
 
-    assert order_expire_overdue(batch_size=2) == 2
-    assert order_expire_overdue(batch_size=2) == 2
-    assert order_expire_overdue(batch_size=2) == 1
-    assert order_expire_overdue(batch_size=2) == 0
+    now = timezone.now()
+    assert order_expire_overdue(batch_size=2, now=now) == 2
+    assert order_expire_overdue(batch_size=2, now=now) == 2
+    assert order_expire_overdue(batch_size=2, now=now) == 1
+    assert order_expire_overdue(batch_size=2, now=now) == 0
 
     assert Order.objects.filter(status=S.EXPIRED).count() == 5
     assert Order.objects.get(pk=fresh.pk).status == S.PENDING
@@ -231,7 +232,12 @@ def test_sweeper_expires_overdue_in_bounded_batches_and_leaves_the_rest(buyer):
     assert Coupon.objects.get().times_used == 0
     assert balance(buyer) == 1000
     assert LedgerEntry.objects.filter(kind="refund").count() == 5
-    assert OrderEvent.objects.filter(to_status=S.EXPIRED, source="orders.expire_overdue").count() == 5
+    events = OrderEvent.objects.filter(to_status=S.EXPIRED, source="orders.expire_overdue")
+    assert sorted(events.values_list("order_id", flat=True)) == sorted(o.pk for o in orders)
+    assert set(events.values_list("from_status", "reason", "created_at", "actor")) == {
+        (S.PENDING, "payment deadline passed", now, None)
+    }
+    assert set(Order.objects.filter(status=S.EXPIRED).values_list("expired_at", flat=True)) == {now}
     assert balances_check() == []
 
 

@@ -91,8 +91,9 @@ def _balances_set(*, accounts: list[Account], now) -> None:
     params = [value for account in accounts for value in (account.pk, account.balance)]
     with connection.cursor() as cursor:
         cursor.execute(
+            # UPDATE ... FROM joins once (PostgreSQL, and SQLite since 3.33); a correlated subquery per row
+            # would scan the whole VALUES list for every account.
             f"WITH new(id, balance) AS (VALUES {values}) "  # noqa: S608 - table name from the model, values bound
-            f"UPDATE {table} SET balance = (SELECT new.balance FROM new WHERE new.id = {table}.id), updated_at = %s "
-            f"WHERE id IN (SELECT id FROM new)",
+            f"UPDATE {table} SET balance = new.balance, updated_at = %s FROM new WHERE {table}.id = new.id",
             [*params, connection.ops.adapt_datetimefield_value(now)],
         )

@@ -69,8 +69,9 @@ def dispatch_rate() -> float:
     from django.conf import settings
 
     from backoffice.celery import app
-    from backoffice.schedules.scheduler import PortalScheduler
+    from backoffice.schedules.scheduler import PortalScheduler, configure_beat_process
 
+    configure_beat_process()  # what the beat process does at start (beat_init)
     build(due=True)
     client = redis_client()
     client.delete(QUEUE, settings.BEAT_LOCK_KEY)
@@ -91,10 +92,12 @@ def dispatch_rate() -> float:
 
 
 def stock_dispatch_rate() -> float:
+    from django.conf import settings
     from django_celery_beat.schedulers import DatabaseScheduler
 
     from backoffice.celery import app
 
+    app.conf.task_send_sent_event = settings.CELERY_TASK_SEND_SENT_EVENT  # the project's, as stock beat runs
     build(due=True)
     client = redis_client()
     client.delete(QUEUE)

@@ -25,7 +25,9 @@ import time
 from datetime import timedelta
 
 import redis
+from celery import current_app
 from celery.beat import event_t
+from celery.signals import beat_init
 from celery.utils.time import humanize_seconds
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, close_old_connections, connection
@@ -44,6 +46,14 @@ PUBLISH_BATCH_SIZE = 500  # Redis commands per pipeline round trip during a burs
 CHANGE_SLACK = timedelta(seconds=2)  # rows saved this close to the last one seen are read again (idempotent)
 FULL_RELOAD_EVERY_S = 300.0  # as the stock scheduler: also catches changes that skipped update_changed()
 DB_ERRORS = (DatabaseError, InterfaceError)
+
+
+@beat_init.connect
+def configure_beat_process(sender=None, **kwargs) -> None:
+    """In the beat process only (it publishes nothing but beat's sends): task-sent events per the setting."""
+    app = sender.app if sender is not None else current_app
+    app.conf.task_send_sent_event = settings.BEAT_SEND_SENT_EVENTS
+    logger.info("beat: task-sent events %s", "on" if settings.BEAT_SEND_SENT_EVENTS else "off")
 
 
 def _refresh_connection() -> None:
@@ -123,8 +133,6 @@ class PortalScheduler(DatabaseScheduler):
         self._watermark = None
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         super().__init__(*args, **kwargs)
-        # This process only publishes what beat sends: the setting decides for all of it.
-        self.app.conf.task_send_sent_event = settings.BEAT_SEND_SENT_EVENTS
 
     # -- loading -------------------------------------------------------------------------------------------
 

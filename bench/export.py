@@ -24,8 +24,17 @@ ROWS = int(os.environ.get("BENCH_EXPORT_ROWS", "1000000"))
 # The ledger's own 11 columns (as in ANCHORS.md section 3): every export writes the same cells, and the stock
 # resource is measured on plain fields rather than on per-row related lookups.
 COLUMNS = [
-    "id", "serial_number", "account", "amount", "balance_before", "balance_after", "kind", "order_number",
-    "idempotency_key", "reason", "created_at",
+    "id",
+    "serial_number",
+    "account",
+    "amount",
+    "balance_before",
+    "balance_after",
+    "kind",
+    "order_number",
+    "idempotency_key",
+    "reason",
+    "created_at",
 ]
 ACCOUNTS = 1_000
 RUNS = 3
@@ -94,7 +103,11 @@ def _wait(proc: subprocess.Popen) -> float:
 def _child(*args: str, env: dict) -> dict:
     """Run `python -m bench.export <args>` and return the JSON it prints last."""
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.export", *args], cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "bench.export", *args],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
         check=True,
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -183,16 +196,21 @@ def child_ours(job_id: str) -> None:
     status = export_job_run(job_id=int(job_id))
     seconds = time.perf_counter() - started
     job = ExportJob.objects.get(pk=job_id)
-    print(json.dumps({
-        "status": str(status), "rows": job.rows_written, "seconds": seconds, "file": job.file_name,
-        "peak_mb": _vm_hwm_mb(),
-    }))
+    print(
+        json.dumps(
+            {
+                "status": str(status),
+                "rows": job.rows_written,
+                "seconds": seconds,
+                "file": job.file_name,
+                "peak_mb": _vm_hwm_mb(),
+            }
+        )
+    )
 
 
 def child_stock(path: str) -> None:
-    """django-import-export's stock export of the same columns: resource.export() then dataset.csv.
-
-    """
+    """django-import-export's stock export of the same columns: resource.export() then dataset.csv."""
     _setup()
     from import_export import resources
 

@@ -15,7 +15,16 @@ from backoffice.exports.resources import export_permission, formula_safe
 @admin.register(ExportJob)
 class ExportJobAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "target", "mode", "created_by", "status", "rows", "size", "duration", "filters", "created_at",
+        "id",
+        "target",
+        "mode",
+        "created_by",
+        "status",
+        "rows",
+        "size",
+        "duration",
+        "filters",
+        "created_at",
         "job_page",
     )
     list_filter = ("status", "target", "mode", "created_at")
@@ -79,13 +88,16 @@ def install_background_export_buttons(site=None) -> list[str]:
         if model_admin is None or getattr(model_admin, "exports_base_change_list_template", None):
             continue
         opts = target.model._meta
-        base = model_admin.change_list_template or select_template(
-            [
-                f"admin/{opts.app_label}/{opts.model_name}/change_list.html",
-                f"admin/{opts.app_label}/change_list.html",
-                "admin/change_list.html",
-            ]
-        ).template.name
+        base = (
+            model_admin.change_list_template
+            or select_template(
+                [
+                    f"admin/{opts.app_label}/{opts.model_name}/change_list.html",
+                    f"admin/{opts.app_label}/change_list.html",
+                    "admin/change_list.html",
+                ]
+            ).template.name
+        )
         model_admin.exports_base_change_list_template = base
         model_admin.change_list_template = "exports/change_list.html"
         installed.append(target.key)

@@ -73,13 +73,15 @@ class ExportTarget:
 REGISTRY: dict[str, ExportTarget] = {}
 
 # History tables: exporting them is fine, importing into them never is (whatever the permissions say).
-NEVER_IMPORTABLE = frozenset({
-    "points.LedgerEntry",
-    "orders.OrderEvent",
-    "orders.PaymentEvent",
-    "django_celery_results.TaskResult",
-    "django_celery_results.GroupResult",
-})
+NEVER_IMPORTABLE = frozenset(
+    {
+        "points.LedgerEntry",
+        "orders.OrderEvent",
+        "orders.PaymentEvent",
+        "django_celery_results.TaskResult",
+        "django_celery_results.GroupResult",
+    }
+)
 
 
 def register(target: ExportTarget) -> ExportTarget:

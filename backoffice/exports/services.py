@@ -84,8 +84,15 @@ def _checked_columns(*, target: ExportTarget, columns: list[str]) -> list[str]:
 
 
 def export_job_create(
-    *, user, target_key: str, query_string: str, columns: list[str], include_bom: bool = False,
-    notify_by_email: bool = False, language: str | None = None, link_for: Callable[[int], str] | None = None,
+    *,
+    user,
+    target_key: str,
+    query_string: str,
+    columns: list[str],
+    include_bom: bool = False,
+    notify_by_email: bool = False,
+    language: str | None = None,
+    link_for: Callable[[int], str] | None = None,
 ) -> ExportJob:
     """Validate the request, record the job (and the audit log entry), and enqueue it after commit."""
     target = _checked_target(user=user, target_key=target_key)
@@ -107,7 +114,9 @@ def export_job_create(
             job.link = link_for(job.pk)
             job.save(update_fields=["link"])
         _log(
-            user_id=user.pk, job=job, flag=ADDITION,
+            user_id=user.pk,
+            job=job,
+            flag=ADDITION,
             message=ngettext(
                 "Started export of %(data)s: %(rows)d row, filters: %(filters)s",
                 "Started export of %(data)s: %(rows)d rows, filters: %(filters)s",
@@ -170,7 +179,10 @@ def export_job_run(*, job_id: int) -> str:
             headers = [str(target.column(path).label) for path in job.columns]
         with part_path.open("wb") as out:
             written = writers.write_csv(
-                rows=rows, headers=headers, out=out, include_bom=job.include_bom,
+                rows=rows,
+                headers=headers,
+                out=out,
+                include_bom=job.include_bom,
                 on_progress=_progress_publisher(job.pk),
             )
         part_path.rename(final_path)
@@ -262,9 +274,7 @@ def export_jobs_expire(*, now=None) -> int:
     for part in root.glob("*.part"):
         if now.timestamp() - part.stat().st_mtime > STALE_PART_SECONDS:
             part.unlink(missing_ok=True)
-    due = ExportJob.objects.filter(status=ExportJob.Status.DONE, expires_at__lte=now).values_list(
-        "pk", "file_name"
-    )
+    due = ExportJob.objects.filter(status=ExportJob.Status.DONE, expires_at__lte=now).values_list("pk", "file_name")
     for job_id, file_name in due.iterator():
         if ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.DONE).update(
             status=ExportJob.Status.EXPIRED, file_name=""
@@ -297,9 +307,7 @@ def export_job_notify_ready(*, job_id: int) -> bool:
     return True
 
 
-def export_stream_start(
-    *, user, target_key: str, query_string: str, columns: list[str], include_bom: bool = False
-):
+def export_stream_start(*, user, target_key: str, query_string: str, columns: list[str], include_bom: bool = False):
     """A streamed download without a job run: records the export, returns (job, byte chunks)."""
     target = _checked_target(user=user, target_key=target_key)
     columns = _checked_columns(target=target, columns=columns)
@@ -313,12 +321,21 @@ def export_stream_start(
     now = timezone.now()
     with transaction.atomic():
         job = ExportJob.objects.create(
-            target=target.key, mode=ExportJob.Mode.STREAM, columns=columns, query_string=query_string,
-            include_bom=include_bom, rows_total=selection.count, created_by=user,
-            status=ExportJob.Status.RUNNING, started_at=now, language=translation.get_language() or "en",
+            target=target.key,
+            mode=ExportJob.Mode.STREAM,
+            columns=columns,
+            query_string=query_string,
+            include_bom=include_bom,
+            rows_total=selection.count,
+            created_by=user,
+            status=ExportJob.Status.RUNNING,
+            started_at=now,
+            language=translation.get_language() or "en",
         )
         _log(
-            user_id=user.pk, job=job, flag=ADDITION,
+            user_id=user.pk,
+            job=job,
+            flag=ADDITION,
             message=ngettext(
                 "Streamed export of %(data)s: %(rows)d row, filters: %(filters)s",
                 "Streamed export of %(data)s: %(rows)d rows, filters: %(filters)s",
@@ -339,7 +356,9 @@ def export_stream_start(
             status = ExportJob.Status.DONE
         finally:  # a client that goes away mid-download leaves a failed (incomplete) record
             ExportJob.objects.filter(pk=job.pk).update(
-                status=status, size_bytes=size, finished_at=timezone.now(),
+                status=status,
+                size_bytes=size,
+                finished_at=timezone.now(),
                 rows_written=stats.get("rows", 0),
             )
 

@@ -56,7 +56,8 @@ def index(request):
             {
                 "target": target,
                 "changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-                if target.model in site._registry else None,
+                if target.model in site._registry
+                else None,
                 "start_url": reverse("exports:start", args=[target.key]),
             }
         )
@@ -75,15 +76,21 @@ def start(request, target):
         try:
             if "stream" in request.POST:
                 job, chunks = services.export_stream_start(
-                    user=request.user, target_key=target.key, query_string=data["query_string"],
-                    columns=data["columns"], include_bom=data["include_bom"],
+                    user=request.user,
+                    target_key=target.key,
+                    query_string=data["query_string"],
+                    columns=data["columns"],
+                    include_bom=data["include_bom"],
                 )
                 response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
                 response["Content-Disposition"] = content_disposition_header(True, job.download_name)
                 return response
             job = services.export_job_create(
-                user=request.user, target_key=target.key, query_string=data["query_string"],
-                columns=data["columns"], include_bom=data["include_bom"],
+                user=request.user,
+                target_key=target.key,
+                query_string=data["query_string"],
+                columns=data["columns"],
+                include_bom=data["include_bom"],
                 notify_by_email=data["notify_by_email"],
                 link_for=lambda pk: request.build_absolute_uri(reverse("exports:job", args=[pk])),
             )
@@ -104,8 +111,14 @@ def start(request, target):
         reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") if target.model in site._registry else None
     )
     context = _context(
-        request, title=_("Export %(data)s") % {"data": target.label}, target=target, form=form, count=count,
-        selection_error=selection_error, query_string=query_string, changelist_url=changelist_url,
+        request,
+        title=_("Export %(data)s") % {"data": target.label},
+        target=target,
+        form=form,
+        count=count,
+        selection_error=selection_error,
+        query_string=query_string,
+        changelist_url=changelist_url,
         stream_max_rows=settings.EXPORTS_STREAM_MAX_ROWS,
     )
     return TemplateResponse(request, "exports/start.html", context, status=status)
@@ -115,7 +128,10 @@ def start(request, target):
 def job_page(request, pk):
     job = _job_or_404(request, pk)
     context = _context(
-        request, title=_("Export #%(id)s") % {"id": job.pk}, job=job, target=get_target(job.target),
+        request,
+        title=_("Export #%(id)s") % {"id": job.pk},
+        job=job,
+        target=get_target(job.target),
         progress=services.export_job_progress(job=job),
     )
     return TemplateResponse(request, "exports/job.html", context)

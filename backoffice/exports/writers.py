@@ -32,7 +32,11 @@ def _csv_line(values: list[str], terminator: str) -> bytes:
 
 
 def write_csv(
-    *, rows: QuerySet, headers: list[str], out: BinaryIO, include_bom: bool = False,
+    *,
+    rows: QuerySet,
+    headers: list[str],
+    out: BinaryIO,
+    include_bom: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> int:
     """Write the header and every row of `rows` (a values_list queryset) to `out`. Returns rows written."""

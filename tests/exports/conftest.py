@@ -96,8 +96,13 @@ def make_ledger(django_user_model):
             amount = 10 if kind == "award" or balance < 5 else -5
             entries.append(
                 LedgerEntry(
-                    serial_number=f"{username}-{index}", account=account, amount=amount, balance_before=balance,
-                    balance_after=balance + amount, kind=kind, idempotency_key=f"{username}:{index}",
+                    serial_number=f"{username}-{index}",
+                    account=account,
+                    amount=amount,
+                    balance_before=balance,
+                    balance_after=balance + amount,
+                    kind=kind,
+                    idempotency_key=f"{username}:{index}",
                     reason=f"entry {index}",
                 )
             )

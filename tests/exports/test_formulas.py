@@ -16,7 +16,7 @@ def test_neutralised_text_never_starts_with_a_trigger_and_restores_exactly(value
 
 
 def test_known_payloads():
-    assert neutralise("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert neutralise('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert neutralise("+1") == "'+1"
     assert neutralise("-2+3") == "'-2+3"
     assert neutralise("@SUM(A1)") == "'@SUM(A1)"

@@ -35,7 +35,8 @@ def test_cancel_stops_the_running_job_and_removes_its_partial_file(
 
     processes.wait_for(
         lambda: (cache.get(services.progress_key(job.pk)) or 0) > 0 and any(exports_root.glob("*.part")),
-        timeout=30, message="the job to be writing its partial file",
+        timeout=30,
+        message="the job to be writing its partial file",
     )
     assert services.export_job_cancel(job_id=job.pk, user=user) is True
 

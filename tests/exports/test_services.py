@@ -63,12 +63,25 @@ def _ledger_entries(django_user_model):
     owner = django_user_model.objects.create_user(username="=owner", password="x")
     account = Account.objects.create(user=owner, balance=30)
     award = LedgerEntry.objects.create(
-        serial_number="S1", account=account, amount=50, balance_before=0, balance_after=50,
-        kind=LedgerEntry.Kind.AWARD, idempotency_key="k1", reason="welcome",
+        serial_number="S1",
+        account=account,
+        amount=50,
+        balance_before=0,
+        balance_after=50,
+        kind=LedgerEntry.Kind.AWARD,
+        idempotency_key="k1",
+        reason="welcome",
     )
     redeem = LedgerEntry.objects.create(
-        serial_number="S2", account=account, amount=-20, balance_before=50, balance_after=30,
-        kind=LedgerEntry.Kind.REDEEM, idempotency_key="k2", reason="-20 for order", order_number="@O-1",
+        serial_number="S2",
+        account=account,
+        amount=-20,
+        balance_before=50,
+        balance_after=30,
+        kind=LedgerEntry.Kind.REDEEM,
+        idempotency_key="k2",
+        reason="-20 for order",
+        order_number="@O-1",
     )
     return award, redeem
 
@@ -78,9 +91,17 @@ def test_numeric_columns_stay_numbers_while_text_is_neutralised(make_analyst, ex
     user = make_analyst()
 
     job = _run(
-        user, target="ledger",
-        columns=["id", "account__user__username", "amount", "balance_before", "balance_after", "order_number",
-                 "reason"],
+        user,
+        target="ledger",
+        columns=[
+            "id",
+            "account__user__username",
+            "amount",
+            "balance_before",
+            "balance_after",
+            "order_number",
+            "reason",
+        ],
     )
 
     raw = (exports_root / job.file_name).read_text(encoding="utf-8")
@@ -101,11 +122,17 @@ def test_bom_option_writes_utf8_bom_first(make_analyst, make_results, exports_ro
     assert data.decode("utf-8-sig").splitlines() == ["Task name", "naïve ✓"]
 
 
-def test_job_exports_exactly_the_rows_the_changelist_filter_shows(admin_client, make_analyst, make_results,
-                                                                   exports_root):
+def test_job_exports_exactly_the_rows_the_changelist_filter_shows(
+    admin_client, make_analyst, make_results, exports_root
+):
     make_results(
-        *({"status": "FAILURE" if i % 3 == 0 else "SUCCESS", "task_name": "points.relay" if i % 2 else
-           "backoffice.ping"} for i in range(40))
+        *(
+            {
+                "status": "FAILURE" if i % 3 == 0 else "SUCCESS",
+                "task_name": "points.relay" if i % 2 else "backoffice.ping",
+            }
+            for i in range(40)
+        )
     )
     query = "status=FAILURE&task_name=points.relay"
     response = admin_client.get(f"/admin/django_celery_results/taskresult/?{query}")
@@ -149,14 +176,15 @@ def test_create_records_the_export_in_the_admin_log_and_enqueues_after_commit(
 ):
     make_results({}, {})
     sent = []
-    monkeypatch.setattr(
-        services.export_job_run_task, "apply_async", lambda args, task_id: sent.append((args, task_id))
-    )
+    monkeypatch.setattr(services.export_job_run_task, "apply_async", lambda args, task_id: sent.append((args, task_id)))
     user = make_analyst()
 
     with on_commit(execute=True):
         job = services.export_job_create(
-            user=user, target_key="results", query_string="status=SUCCESS", columns=["id"],
+            user=user,
+            target_key="results",
+            query_string="status=SUCCESS",
+            columns=["id"],
             link_for=lambda pk: f"https://portal.example/admin/exports/jobs/{pk}/",
         )
 
@@ -380,8 +408,7 @@ def test_ledger_job_exports_exactly_the_filtered_and_searched_changelist_rows(
     shown = [entry.pk for entry in response.context["cl"].result_list]
     assert len(shown) == 30
 
-    job = _run(make_analyst(), target="ledger", columns=["id", "account__user__username", "kind"],
-               query_string=query)
+    job = _run(make_analyst(), target="ledger", columns=["id", "account__user__username", "kind"], query_string=query)
 
     header, *cells = read_csv(exports_root / job.file_name)
     assert [int(line[0]) for line in cells] == shown

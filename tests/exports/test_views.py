@@ -48,8 +48,12 @@ def test_post_starts_a_job_with_the_filters_and_redirects_to_its_page(
 
     job = ExportJob.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("exports:job", args=[job.pk])
-    assert (job.created_by, job.query_string, job.columns, job.rows_total) == (user, "status=FAILURE",
-                                                                               ["id", "status"], 1)
+    assert (job.created_by, job.query_string, job.columns, job.rows_total) == (
+        user,
+        "status=FAILURE",
+        ["id", "status"],
+        1,
+    )
     assert job.notify_by_email is True and job.link == f"http://testserver/admin/exports/jobs/{job.pk}/"
     assert no_enqueue == [job.pk]
 

@@ -49,7 +49,7 @@ class ExportJob(models.Model):
         verbose_name = _("export job")
         verbose_name_plural = _("export jobs")
         ordering = ["-created_at", "-id"]
-        default_permissions = ("view", "delete")  # jobs are created by the export service, never edited
+        default_permissions = ("view",)  # created by the export service, never edited; files expire by schedule
         permissions = [
             ("export_ledger", _("Can export the points ledger")),
             ("export_orders", _("Can export orders")),

@@ -89,6 +89,10 @@ def events_kick() -> bool:
     return True
 
 
+def outbox_has_pending() -> bool:
+    return PendingEvent.objects.exists()
+
+
 def outbox_backlog(*, older_than_seconds: float = 0) -> int:
     """Captured events not applied yet, optionally only those older than some seconds."""
     pending = PendingEvent.objects.all()

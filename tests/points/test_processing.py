@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from points.models import ActionRecord, LedgerEntry, PendingEvent, Rule, RuleAwardees, RuleProgress
-from points.processing import events_process_batch
+from points.processing import PARTITIONS, events_process_batch
 from tests.points.factories import ActionFactory, RuleFactory, UserFactory
 from tests.points.helpers import apply_all, assert_ledger_invariants, balance, capture, local
 
@@ -158,20 +158,38 @@ def test_same_business_id_counts_once_when_repeats_are_off():
     assert other.pk != rule.pk
 
 
-def test_awardee_cap_per_local_day_is_first_come_first_served():
+def test_awardee_cap_per_local_day_counts_users_and_resets_the_next_day():
+    """Exactly `cap` users per day. Within one batch places go in event order; across concurrent batches (user
+    partitions on PostgreSQL) in commit order, so the test does not pin who, only how many."""
     rule = RuleFactory(points=5, kind="every", period="day", awardee_cap=2, per_user_cap=1)
-    first, second, third = UserFactory(), UserFactory(), UserFactory()
-    capture(third, rule.action, local(2026, 3, 1, 10))
-    capture(first, rule.action, local(2026, 3, 1, 8))
-    capture(first, rule.action, local(2026, 3, 1, 8, 30))  # same user again: not a second place
-    capture(second, rule.action, local(2026, 3, 1, 9))
+    users = UserFactory.create_batch(3)
+    capture(users[2], rule.action, local(2026, 3, 1, 10))
+    capture(users[0], rule.action, local(2026, 3, 1, 8))
+    capture(users[0], rule.action, local(2026, 3, 1, 8, 30))  # same user again: not a second place
+    capture(users[1], rule.action, local(2026, 3, 1, 9))
     apply_all()
-    assert (balance(first), balance(second), balance(third)) == (5, 5, 0)
+    balances = [balance(user) for user in users]
+    assert sorted(balances) == [0, 5, 5]
     assert RuleAwardees.objects.get(rule=rule, period_start=dt.date(2026, 3, 1)).awardees == 2
 
-    capture(third, rule.action, local(2026, 3, 2, 0, 0))  # a new local day: places again
+    left_out = users[balances.index(0)]
+    capture(left_out, rule.action, local(2026, 3, 2, 0, 0))  # a new local day: places again
     apply_all()
-    assert balance(third) == 5
+    assert balance(left_out) == 5
+    assert RuleAwardees.objects.get(rule=rule, period_start=dt.date(2026, 3, 2)).awardees == 1
+
+
+def test_awardee_places_go_in_event_order_within_a_batch():
+    rule = RuleFactory(points=5, kind="every", period="day", awardee_cap=1, per_user_cap=1)
+    late, early = UserFactory(), UserFactory()
+    capture(late, rule.action, local(2026, 3, 1, 10))
+    capture(early, rule.action, local(2026, 3, 1, 8))
+    PendingEvent.objects.update(user_id=early.pk)  # one user: one batch whatever the database
+    PendingEvent.objects.filter(occurred_at=local(2026, 3, 1, 10)).update(business_id="late")
+    apply_all()
+    entry = LedgerEntry.objects.get()
+    assert entry.source.occurred_at == local(2026, 3, 1, 8)
+    assert late.pk != early.pk
 
 
 def test_overall_awardee_cap_counts_users_not_awards():
@@ -262,9 +280,16 @@ def test_a_batch_takes_a_bounded_number_of_statements(django_assert_max_num_quer
     users = UserFactory.create_batch(20)
     for i in range(200):
         capture(users[i % 20], action, local(2026, 3, 1 + i % 5, 9, i % 60), business_id=str(i % 7))
-    # ~20 statements whatever the size (SQLite splits a bulk insert every ~50 rows of a wide table)
-    with django_assert_max_num_queries(30):
-        assert events_process_batch(limit=500) == 200
+    applied = 0
+    while True:
+        # ~20 statements whatever the size (SQLite splits a bulk insert every ~50 rows of a wide table;
+        # PostgreSQL may try each user partition's lock once)
+        with django_assert_max_num_queries(30 + PARTITIONS):
+            batch = events_process_batch(limit=500)
+        if not batch:
+            break
+        applied += batch
+    assert applied == 200
     assert_ledger_invariants()
 
 

@@ -9,13 +9,19 @@ ACTION_CHOICES = [("", _("any action")), (ADDITION, _("added")), (CHANGE, _("cha
 
 class AuditFilterForm(forms.Form):
     user = forms.ModelChoiceField(
-        label=_("who"), queryset=get_user_model().objects.filter(is_staff=True).order_by("username"),
-        required=False, empty_label=_("anyone"), to_field_name="username",
+        label=_("who"),
+        queryset=get_user_model().objects.filter(is_staff=True).order_by("username"),
+        required=False,
+        empty_label=_("anyone"),
+        to_field_name="username",
     )
-    action = forms.TypedChoiceField(label=_("action"), choices=ACTION_CHOICES, coerce=int, required=False,
-                                    empty_value=None)
+    action = forms.TypedChoiceField(
+        label=_("action"), choices=ACTION_CHOICES, coerce=int, required=False, empty_value=None
+    )
     content_type = forms.ModelChoiceField(
-        label=_("what"), queryset=ContentType.objects.order_by("app_label", "model"), required=False,
+        label=_("what"),
+        queryset=ContentType.objects.order_by("app_label", "model"),
+        required=False,
         empty_label=_("anything"),
     )
     since = forms.DateField(label=_("from"), required=False, widget=forms.DateInput(attrs={"type": "date"}))

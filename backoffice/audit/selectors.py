@@ -8,8 +8,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 
-def audit_entries(*, user=None, action: int | None = None, content_type=None, since=None, until=None,
-                  q: str = "") -> QuerySet[LogEntry]:
+def audit_entries(
+    *, user=None, action: int | None = None, content_type=None, since=None, until=None, q: str = ""
+) -> QuerySet[LogEntry]:
     entries = LogEntry.objects.select_related("user", "content_type").order_by("-action_time", "-id")
     if user is not None:
         entries = entries.filter(user=user)

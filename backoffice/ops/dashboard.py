@@ -153,9 +153,7 @@ def _shape(key: str, data: dict) -> dict:
             data["total_awarded"] = sum(data.get("awarded", []))
             data["total_redeemed"] = sum(data.get("redeemed", []))
             data["awarded_chart"] = bar_chart(data["labels"], [(str(_("awarded")), "ok", data.get("awarded", []))])
-            data["redeemed_chart"] = bar_chart(
-                data["labels"], [(str(_("redeemed")), "warn", data.get("redeemed", []))]
-            )
+            data["redeemed_chart"] = bar_chart(data["labels"], [(str(_("redeemed")), "warn", data.get("redeemed", []))])
         else:
             for row in data.get("by_status", []):
                 row["total"] = sum(row["counts"])

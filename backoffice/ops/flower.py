@@ -21,12 +21,24 @@ READ_TIMEOUT_S = 15.0
 READ_METHODS = ("GET", "HEAD")
 # Request headers passed to Flower; everything else (cookies, the portal's session) stays here.
 FORWARDED_REQUEST_HEADERS = (
-    "accept", "accept-language", "if-none-match", "if-modified-since", "range", "x-requested-with",
+    "accept",
+    "accept-language",
+    "if-none-match",
+    "if-modified-since",
+    "range",
+    "x-requested-with",
 )
 # Response headers passed back. Not Set-Cookie: Flower's cookies have no business in the portal's origin.
 FORWARDED_RESPONSE_HEADERS = (
-    "content-type", "content-length", "cache-control", "etag", "last-modified", "expires", "content-disposition",
-    "content-range", "accept-ranges",
+    "content-type",
+    "content-length",
+    "cache-control",
+    "etag",
+    "last-modified",
+    "expires",
+    "content-disposition",
+    "content-range",
+    "accept-ranges",
 )
 
 _client: httpx.Client | None = None
@@ -36,9 +48,7 @@ def client() -> httpx.Client:
     """One pooled client per process (httpx.Client is thread-safe)."""
     global _client
     if _client is None:
-        _client = httpx.Client(
-            timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S), follow_redirects=False
-        )
+        _client = httpx.Client(timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S), follow_redirects=False)
     return _client
 
 
@@ -86,7 +96,9 @@ def proxy(request, path: str) -> HttpResponse:
         response["Allow"] = ", ".join(READ_METHODS)
         return response
     upstream_request = client().build_request(
-        request.method, upstream_url(path), params=list(_query(request)),
+        request.method,
+        upstream_url(path),
+        params=list(_query(request)),
         headers=upstream_headers(request),
     )
     try:

@@ -10,7 +10,10 @@ class ControlForm(forms.Form):
     task_id = forms.CharField(label=_("task id"), max_length=255, required=False)
     task_name = forms.CharField(label=_("task name"), max_length=255, required=False)
     rate = forms.RegexField(
-        label=_("rate"), regex=r"^\d+(/[smh])?$", max_length=20, required=False,
+        label=_("rate"),
+        regex=r"^\d+(/[smh])?$",
+        max_length=20,
+        required=False,
         help_text=_("tasks per second, minute or hour, e.g. 10/m; 0 removes the limit"),
     )
     terminate = forms.BooleanField(label=_("terminate if running"), required=False)

@@ -185,9 +185,7 @@ def panel_beat(*, now: datetime) -> dict:
     except redis.RedisError:
         last_tick = None
     upcoming = []
-    enabled = PeriodicTask.objects.filter(enabled=True).select_related(
-        "interval", "crontab", "solar", "clocked"
-    )
+    enabled = PeriodicTask.objects.filter(enabled=True).select_related("interval", "crontab", "solar", "clocked")
     for task in enabled:
         due = _next_run(task, now)
         if due is not None:

@@ -57,8 +57,9 @@ class ControlError(Exception):
 CONTROL_ACTIONS = ("pool_grow", "pool_shrink", "shutdown", "revoke", "rate_limit")
 
 
-def worker_control(*, user, action: str, worker: str, task_id: str = "", task_name: str = "", rate: str = "",
-                   terminate: bool = False) -> str:
+def worker_control(
+    *, user, action: str, worker: str, task_id: str = "", task_name: str = "", rate: str = "", terminate: bool = False
+) -> str:
     """Run one control action against a worker through Celery's control API and log it in the admin log.
 
     Returns the worker's reply text. Raises ControlError when the action is unknown or nobody answered.
@@ -88,9 +89,12 @@ def worker_control(*, user, action: str, worker: str, task_id: str = "", task_na
         summary = f"rate limit {task_name} = {rate}"
     if not replies and action != "shutdown":
         raise ControlError(_("No worker answered: %(summary)s") % {"summary": summary})
-    reply_text = "; ".join(
-        f"{name}: {body.get('ok') or body.get('error')}" for reply in replies or [] for name, body in reply.items()
-    ) or "sent"
+    reply_text = (
+        "; ".join(
+            f"{name}: {body.get('ok') or body.get('error')}" for reply in replies or [] for name, body in reply.items()
+        )
+        or "sent"
+    )
     LogEntry.objects.create(
         user=user,
         content_type=ContentType.objects.get_for_model(Worker, for_concrete_model=False),

@@ -58,8 +58,15 @@ def customer_sign_in(*, username: str, base_url: str) -> Customer:
 
 
 class Traffic:
-    def __init__(self, *, base_url: str, users: int, skus: list[str], seed: int | None = None,
-                 pay_delay: tuple[float, float] = PAYMENT_DELAY_S):
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        users: int,
+        skus: list[str],
+        seed: int | None = None,
+        pay_delay: tuple[float, float] = PAYMENT_DELAY_S,
+    ):
         self.base_url = base_url.rstrip("/")
         self.pay_delay = pay_delay
         self.random = random.Random(seed)
@@ -107,7 +114,8 @@ class Traffic:
         ).encode()
         header = signature_header(secret=settings.PAYMENT_WEBHOOK_SECRET, body=body)
         return self.payments.post(
-            "/api/payments/callback/", content=body,
+            "/api/payments/callback/",
+            content=body,
             headers={"X-Signature": header, "Content-Type": "application/json"},
         )
 

@@ -90,7 +90,8 @@ def test_every_model_admin_page_and_action_follows_the_matrix(people, who):
         instance = model._default_manager.order_by("pk").first()
         pages = {
             "changelist": (
-                reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"), perm("view") or perm("change")
+                reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+                perm("view") or perm("change"),
             ),
             "add": (reverse(f"admin:{opts.app_label}_{opts.model_name}_add"), perm("add")),
         }

@@ -23,12 +23,30 @@ def entries():
     worker_type = ContentType.objects.get_for_model(Worker, for_concrete_model=False)
     now = timezone.now()
     made = [
-        LogEntry.objects.create(user=boss, content_type=group_type, object_id="1", object_repr="Analysts",
-                                action_flag=ADDITION, change_message="[]"),
-        LogEntry.objects.create(user=ops, content_type=worker_type, object_id="w1@host", object_repr="w1@host",
-                                action_flag=CHANGE, change_message="pool grow by 1 on w1@host: ok"),
-        LogEntry.objects.create(user=boss, content_type=group_type, object_id="2", object_repr="Old group",
-                                action_flag=DELETION, change_message=""),
+        LogEntry.objects.create(
+            user=boss,
+            content_type=group_type,
+            object_id="1",
+            object_repr="Analysts",
+            action_flag=ADDITION,
+            change_message="[]",
+        ),
+        LogEntry.objects.create(
+            user=ops,
+            content_type=worker_type,
+            object_id="w1@host",
+            object_repr="w1@host",
+            action_flag=CHANGE,
+            change_message="pool grow by 1 on w1@host: ok",
+        ),
+        LogEntry.objects.create(
+            user=boss,
+            content_type=group_type,
+            object_id="2",
+            object_repr="Old group",
+            action_flag=DELETION,
+            change_message="",
+        ),
     ]
     LogEntry.objects.filter(pk=made[2].pk).update(action_time=now - timedelta(days=3))
     return {"ops": ops, "boss": boss, "group_type": group_type}
@@ -45,7 +63,9 @@ def test_lists_who_what_when_newest_first(client, entries):
 
     assert response.status_code == 200
     assert _rows(response) == [
-        ("ops", CHANGE, "w1@host"), ("boss", ADDITION, "Analysts"), ("boss", DELETION, "Old group"),
+        ("ops", CHANGE, "w1@host"),
+        ("boss", ADDITION, "Analysts"),
+        ("boss", DELETION, "Old group"),
     ]
     body = response.content.decode()
     assert '<td class="who">ops</td>' in body
@@ -80,8 +100,10 @@ def test_filter_by_what(client, entries):
     assert [row[2] for row in _rows(response)] == ["Analysts", "Old group"]
 
 
-@pytest.mark.parametrize("query", [{"since": "yesterday"}, {"action": "9"}, {"user": "nobody"},
-                                   {"since": "2026-05-02", "until": "2026-05-01"}])
+@pytest.mark.parametrize(
+    "query",
+    [{"since": "yesterday"}, {"action": "9"}, {"user": "nobody"}, {"since": "2026-05-02", "until": "2026-05-01"}],
+)
 def test_bad_filters_are_form_errors_not_500(client, entries, query):
     client.force_login(entries["ops"])
 

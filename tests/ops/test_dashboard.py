@@ -79,7 +79,8 @@ def test_task_panel_counts_successes_and_failures_per_hour_and_the_slowest(redis
         {"task_name": "orders.expire", "success": 0, "failure": 1},
     ]
     assert [(row["task_name"], row["seconds"]) for row in data["slowest"]] == [
-        ("points.apply", 7.25), ("points.apply", 0.5),
+        ("points.apply", 7.25),
+        ("points.apply", 0.5),
     ]
 
 
@@ -97,8 +98,13 @@ def test_points_and_orders_panels_count_the_ledger_and_orders(django_user_model,
     PendingEvent.objects.filter(pk=event.pk).update(created_at=now - timedelta(seconds=90))
     for number, status, needs_refund in [("o1", "paid", False), ("o2", "expired", True), ("o3", "paid", False)]:
         Order.objects.create(
-            number=number, user=user, status=status, subtotal=Decimal("10"), total=Decimal("10"),
-            expires_at=now + timedelta(minutes=30), needs_refund=needs_refund,
+            number=number,
+            user=user,
+            status=status,
+            subtotal=Decimal("10"),
+            total=Decimal("10"),
+            expires_at=now + timedelta(minutes=30),
+            needs_refund=needs_refund,
         )
 
     dashboard_refresh(now=now, panels=["points", "orders"])
@@ -165,8 +171,13 @@ def test_a_source_that_fails_keeps_the_last_figures_and_their_age(redis_client, 
     assert outcome == {"queues": "error: broker down"}
     row = DashboardPanel.objects.get(key="queues")
     assert row.refreshed_at == earlier
-    assert row.data == {"queues": [{"queue": "default", "length": 0}, {"queue": "points", "length": 0},
-                                   {"queue": "orders", "length": 0}]}
+    assert row.data == {
+        "queues": [
+            {"queue": "default", "length": 0},
+            {"queue": "points", "length": 0},
+            {"queue": "orders", "length": 0},
+        ]
+    }
 
 
 def test_stale_panel_says_so(client, superuser, redis_client, no_workers):
@@ -186,7 +197,9 @@ def test_queue_lengths_count_waiting_messages(redis_client):
     ping_task.apply_async()
 
     assert selectors.queue_lengths() == [
-        {"queue": "default", "length": 1}, {"queue": "points", "length": 2}, {"queue": "orders", "length": 0},
+        {"queue": "default", "length": 1},
+        {"queue": "points", "length": 2},
+        {"queue": "orders", "length": 0},
     ]
 
 
@@ -229,8 +242,9 @@ def test_beat_panel_shows_the_last_tick_and_the_next_five_runs(redis_client, set
     redis_client.set(settings.BEAT_HEARTBEAT_KEY, (now - timedelta(seconds=3)).timestamp())
     for minutes in (6, 1, 5, 3, 2, 4):
         every, _ = IntervalSchedule.objects.get_or_create(every=minutes, period=IntervalSchedule.MINUTES)
-        PeriodicTask.objects.create(name=f"every {minutes} min", task="backoffice.ping", interval=every,
-                                    last_run_at=now)
+        PeriodicTask.objects.create(
+            name=f"every {minutes} min", task="backoffice.ping", interval=every, last_run_at=now
+        )
     PeriodicTask.objects.create(name="disabled", task="backoffice.ping", interval=every, enabled=False)
 
     data = selectors.panel_beat(now=now)

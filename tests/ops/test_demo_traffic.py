@@ -18,7 +18,14 @@ def test_demo_traffic_drives_the_real_endpoints(live_web):
     out = StringIO()
 
     call_command(
-        "demo_traffic", base_url=live_web.url, rate=50, users=3, requests=60, seed=7, pay_delay=0.0, stdout=out,
+        "demo_traffic",
+        base_url=live_web.url,
+        rate=50,
+        users=3,
+        requests=60,
+        seed=7,
+        pay_delay=0.0,
+        stdout=out,
     )
 
     lines = out.getvalue().splitlines()

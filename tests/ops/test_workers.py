@@ -85,9 +85,7 @@ def test_control_with_a_valid_csrf_token_passes(ops_user, fake_control, redis_cl
     page = client.get("/ops/workers/")
     token = page.cookies["csrftoken"].value
 
-    response = client.post(
-        "/ops/workers/", {"action": "shutdown", "worker": "w1@host", "csrfmiddlewaretoken": token}
-    )
+    response = client.post("/ops/workers/", {"action": "shutdown", "worker": "w1@host", "csrfmiddlewaretoken": token})
 
     assert response.status_code == 302
     assert [call[0] for call in fake_control] == ["shutdown"]

@@ -31,9 +31,7 @@ class Command(BaseCommand):
         from orders.models import Product
 
         skus = list(Product.objects.filter(is_active=True).values_list("sku", flat=True))
-        traffic = Traffic(
-            base_url=base_url, users=users, skus=skus, seed=seed, pay_delay=(pay_delay / 10, pay_delay)
-        )
+        traffic = Traffic(base_url=base_url, users=users, skus=skus, seed=seed, pay_delay=(pay_delay / 10, pay_delay))
         self.stdout.write(f"demo traffic: {users} customers, {rate:g} req/s, {len(skus)} products, {base_url}")
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))

@@ -183,3 +183,17 @@ def test_schedules_are_picked_by_autocomplete_not_a_full_select(client, operator
     assert type(form.fields["interval"].widget.widget).__name__ == "AutocompleteSelect"
     assert type(form.fields["crontab"].widget.widget).__name__ == "AutocompleteSelect"
     assert type(form.fields["clocked"].widget).__name__ == "ForeignKeyRawIdWidget"
+
+
+def test_the_autocomplete_finds_an_interval_by_its_period(client, operator):
+    interval(3600)
+    interval(5)
+    client.force_login(operator)
+
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "django_celery_beat", "model_name": "periodictask", "field_name": "interval", "term": "3600"},
+    )
+
+    assert response.status_code == 200
+    assert [row["text"] for row in response.json()["results"]] == ["every 3600 seconds"]

@@ -114,7 +114,6 @@ class PortalScheduler(DatabaseScheduler):
     sync_every = SYNC_EVERY_S
 
     _last_heartbeat = 0.0
-    _heartbeat_client = None
 
     def __init__(self, *args, **kwargs):
         self._redis = redis.Redis.from_url(

@@ -191,20 +191,24 @@ def test_reversal_from_the_admin_is_a_new_entry_and_logged(operator_client):
 
 
 def test_simulate_replays_recorded_actions_without_writing(operator_client, settings):
-    from tests.points.helpers import apply_all, capture
+    import time_machine
+
+    from tests.points.helpers import apply_all, capture, local
 
     settings.TIME_ZONE = "Asia/Shanghai"
     action = ActionFactory()
     users = UserFactory.create_batch(3)
-    now = dt.datetime.now(dt.UTC)
+    now = local(2026, 3, 10, 18, 0)
     for i, user in enumerate(users):
         for hours in (1, 2):
-            capture(user, action, now - dt.timedelta(hours=hours + i))
+            capture(user, action, now - dt.timedelta(hours=hours + i))  # all on the local day of March 10th
+    capture(users[0], action, now - dt.timedelta(days=3))  # outside the window
     apply_all()
     draft = RuleFactory(action=action, status="draft", points=4, per_user_cap=1, awardee_cap=2)
     before = (LedgerEntry.objects.count(), RuleProgress.objects.count())
 
-    response = operator_client.get(reverse("admin:points_rule_simulate", args=[draft.pk]), {"days": 2})
+    with time_machine.travel(now, tick=False):
+        response = operator_client.get(reverse("admin:points_rule_simulate", args=[draft.pk]), {"days": 2})
 
     assert response.status_code == 200
     result = response.context["result"]

@@ -223,8 +223,10 @@ SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]  # behind nginx only
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)  # trusted proxies in front; 0 in dev
+# The client address: X-Forwarded-For trusted for exactly AXES_PROXY_COUNT hops (1 behind deploy/nginx.conf),
+# REMOTE_ADDR otherwise, so a client cannot dodge the lockout by forging the header.
+AXES_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "backoffice.accounts.client_ip.client_ip_address"
 AXES_RESET_ON_SUCCESS = True
 
 # ---------------------------------------------------------------------------------------------------------
@@ -248,9 +250,6 @@ ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default
 PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="dev-payment-secret" if DEBUG else "")
 FLOWER_URL = env.str("FLOWER_URL", default="http://127.0.0.1:5555/ops/flower")
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # user:password that only the portal knows
-# The login lockout's client address: X-Forwarded-For trusted for exactly AXES_PROXY_COUNT hops (nginx in front),
-# REMOTE_ADDR otherwise, so a client cannot dodge the lockout by forging the header (backoffice/accounts/client_ip.py).
-AXES_CLIENT_IP_CALLABLE = "backoffice.accounts.client_ip.client_ip_address"
 BEAT_HEARTBEAT_KEY = "backoffice:beat:heartbeat"
 BEAT_STALE_AFTER_SECONDS = 60  # /healthz calls beat stale when its last tick is older than this
 RESULTS_RETENTION_DAYS = env.int("RESULTS_RETENTION_DAYS", default=30)  # task results kept this long

@@ -30,6 +30,8 @@ def test_an_operator_filters_orders_needing_a_refund_and_marks_one_refunded(live
 
     page.goto(f"{live_server.url}/admin/orders/order/")
     page.click("#changelist-filter >> text=Yes")  # needs refund: yes
+    page.wait_for_url("**needs_refund__exact=1**")
+    page.wait_for_selector("#result_list tbody tr")
     rows = page.locator("#result_list tbody tr")
     assert rows.count() == 1
     assert late.number in rows.first.text_content()

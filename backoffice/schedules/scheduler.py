@@ -129,6 +129,7 @@ class PortalScheduler(DatabaseScheduler):
         self._next_change_check = 0.0
         self._next_full_reload = time.monotonic() + FULL_RELOAD_EVERY_S
         self._needs_reload = False
+        self._needs_run_times = False
         self._watermark = None
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         super().__init__(*args, **kwargs)
@@ -219,6 +220,23 @@ class PortalScheduler(DatabaseScheduler):
         logger.info("beat: applied %d changed, %d added, %d removed", len(rows), len(missing), len(gone))
         return bool(visible or missing or gone)
 
+    def _read_run_times(self) -> None:
+        """Take over the run times the previous holder wrote (one light query, not a reload of every row)."""
+        try:
+            _refresh_connection()
+            stored = self.enabled_models_qs().values_list("pk", "last_run_at", "total_run_count")
+            entries = {entry.model.pk: entry for entry in self._schedule.values()}
+            for pk, last_run_at, total_run_count in stored:
+                entry = entries.get(pk)
+                if entry is not None and last_run_at and (not entry.last_run_at or last_run_at > entry.last_run_at):
+                    entry.last_run_at = entry.model.last_run_at = last_run_at
+                    entry.total_run_count = entry.model.total_run_count = total_run_count
+        except DB_ERRORS as exc:
+            logger.warning("beat: database unavailable, reading the whole schedule once it answers: %s", exc)
+            self._needs_reload = True
+        self._needs_run_times = False
+        self._heap = None
+
     def _add(self, row) -> bool:
         try:
             entry = self.Entry(row, app=self.app)
@@ -272,8 +290,8 @@ class PortalScheduler(DatabaseScheduler):
         logger.info("beat %s: acquired the beat lock, sending", self.identity)
         self._is_leader = True
         self._renewed_at = now
-        self._needs_reload = True  # the previous holder's run times are in the database
-        self._next_change_check = 0.0
+        self._needs_run_times = True  # the previous holder's run times are in the database
+        self._next_change_check = 0.0  # and whatever changed while this beat waited
         return True
 
     def _step_down(self) -> None:
@@ -301,6 +319,8 @@ class PortalScheduler(DatabaseScheduler):
         if now >= self._next_change_check:
             self._next_change_check = now + CHANGE_POLL_S
             self._reload_if_changed()
+        if self._needs_run_times:
+            self._read_run_times()
         if self._heap is None:
             self.populate_heap()
         return self._dispatch_due()

@@ -30,6 +30,7 @@ from orders.services import (
 
 logger = logging.getLogger(__name__)
 MAX_JSON_BYTES = 64 * 1024
+NUL_ESCAPE = b"\\u0000"  # JSON's only spelling of NUL, which PostgreSQL text cannot hold
 
 
 def _error(code: str, message: str, status: int, **extra) -> JsonResponse:
@@ -40,6 +41,8 @@ def _json_body(request) -> dict:
     if len(request.body) > MAX_JSON_BYTES:
         raise OrderError("too_large", _("The request body is too large."), status=413)
     try:
+        if NUL_ESCAPE in request.body:
+            raise ValueError("NUL in a string")
         data = json.loads(request.body or b"null")
     except (ValueError, UnicodeDecodeError):
         raise OrderError("bad_json", _("The body must be a JSON object.")) from None
@@ -135,7 +138,9 @@ def payment_callback_view(request):
         logger.warning("payment callback refused: %s", exc.message)
         return _error(exc.code, exc.message, 401 if exc.code == "bad_signature" else 400)
     try:
-        data = json.loads(body)
+        if NUL_ESCAPE in body:
+            raise ValueError("NUL in a string")
+        data = json.loads(body.decode())
         event_id, number, status = data["event_id"], data["order_number"], data["status"]
         amount = Decimal(data["amount"]) if isinstance(data["amount"], str) else None
     except (ValueError, UnicodeDecodeError, KeyError, TypeError, InvalidOperation):
@@ -152,7 +157,7 @@ def payment_callback_view(request):
             order_number=number,
             amount=amount,
             provider_status=status,
-            raw_body=body.decode(),
+            raw_body=body.decode(),  # decodes: json.loads above took it as UTF-8
             signed_at=datetime.fromtimestamp(signed, tz=UTC),
         )
     except PaymentRejected as exc:

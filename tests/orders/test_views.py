@@ -83,6 +83,9 @@ def test_place_rejects_bad_input_with_a_4xx_json_body(client, buyer, payload, st
 def test_place_rejects_malformed_json(client, buyer):
     response = client.post("/api/orders/", data=b"{nope", content_type="application/json")
     assert (response.status_code, response.json()["error"]) == (400, "bad_json")
+    nul = b'{"lines": [{"sku": "A\\u0000", "quantity": 1}]}'
+    response = client.post("/api/orders/", data=nul, content_type="application/json")
+    assert (response.status_code, response.json()["error"]) == (400, "bad_json")
     response = client.post("/api/orders/", data=b"[1]", content_type="application/json")
     assert (response.status_code, response.json()["error"]) == (400, "bad_json")
 
@@ -162,6 +165,8 @@ def test_signed_callback_pays_the_order(client, pending_order):
         "wrong_amount",
         "malformed_json",
         "oversized",
+        "nul_in_event_id",
+        "not_utf8",
         "missing_field",
         "unknown_order",
         "bad_status",
@@ -200,6 +205,10 @@ def test_callback_rejections_get_a_4xx_and_change_nothing(client, pending_order,
             client,
             json.dumps({"event_id": "e", "order_number": "NOPE", "amount": "10.00", "status": "succeeded"}).encode(),
         )
+    elif case == "nul_in_event_id":
+        response = signed_post(client, body.replace(b'"evt-x"', b'"evt\\u0000x"'))
+    elif case == "not_utf8":
+        response = signed_post(client, body.replace(b'"evt-x"', b'"evt-\xff"'))
     elif case == "bad_status":
         response = signed_post(client, callback_body(pending_order, event_id="evt-x", status="maybe"))
     else:

@@ -223,9 +223,9 @@ SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-# The client address: X-Forwarded-For trusted for exactly AXES_PROXY_COUNT hops (1 behind deploy/nginx.conf),
+# The client address: X-Forwarded-For trusted for exactly TRUSTED_PROXY_COUNT hops (1 behind deploy/nginx.conf),
 # REMOTE_ADDR otherwise, so a client cannot dodge the lockout by forging the header.
-AXES_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "backoffice.accounts.client_ip.client_ip_address"
 AXES_RESET_ON_SUCCESS = True
 

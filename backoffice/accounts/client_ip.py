@@ -20,7 +20,7 @@ def _valid(address: str) -> str | None:
 
 def client_ip_address(request) -> str | None:
     remote = request.META.get("REMOTE_ADDR")
-    proxies = settings.AXES_PROXY_COUNT
+    proxies = settings.TRUSTED_PROXY_COUNT
     if proxies <= 0:
         return remote
     hops = [hop for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]

@@ -16,7 +16,7 @@ LOGIN = "/admin/login/?next=/admin/"
 def axes_on(settings):
     settings.AXES_ENABLED = True
     settings.AXES_FAILURE_LIMIT = 5
-    settings.AXES_PROXY_COUNT = 0
+    settings.TRUSTED_PROXY_COUNT = 0
 
 
 def _login(client, password, **meta):
@@ -55,7 +55,7 @@ def test_forged_forwarded_for_does_not_dodge_the_lockout_without_a_proxy(client,
 
 
 def test_behind_nginx_the_client_is_the_address_nginx_appended(client, axes_on, settings):
-    settings.AXES_PROXY_COUNT = 1
+    settings.TRUSTED_PROXY_COUNT = 1
     staff_user("ops")
     for attempt in range(5):  # the attacker forges the left part; nginx appends the real address
         _login(client, "wrong", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=f"192.0.2.{attempt}, 203.0.113.7")
@@ -79,7 +79,7 @@ def test_behind_nginx_the_client_is_the_address_nginx_appended(client, axes_on, 
     ],
 )
 def test_client_address(settings, proxies, remote, forwarded, expected):
-    settings.AXES_PROXY_COUNT = proxies
+    settings.TRUSTED_PROXY_COUNT = proxies
     request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
 
     assert client_ip_address(request) == expected

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 # Custom pages shown in the admin's app list and sidebar, to the users who may open them:
 # (URL name, label, permission the page requires).
 PORTAL_PAGES = [
+    ("console:index", _("Task console"), "portal_console.view_taskrun"),
     ("ops:workers", _("Workers"), "portal_ops.view_ops"),
     ("ops:flower", _("Flower"), "portal_ops.view_ops"),
     ("audit:index", _("Audit log"), "admin.view_logentry"),

@@ -8,8 +8,6 @@ from backoffice.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("admin/schedules/", include("backoffice.schedules.urls")),
-    path("admin/results/", include("backoffice.results.urls")),
     path("admin/console/", include("backoffice.console.urls")),
     path("admin/exports/", include("backoffice.exports.urls")),
     path("admin/audit/", include("backoffice.audit.urls")),

@@ -20,7 +20,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backoffice.notify.services import SmsCodeError, email_queue, phone_normalise, sms_queue
-from orders.ledger import Refund, points_refund_batch
 from orders.models import (
     POINT_VALUE,
     TRANSITION_TIMESTAMPS,
@@ -41,7 +40,7 @@ from orders.tasks import (
     order_fulfil_task,
     order_notify_task,
 )
-from points.services import InsufficientPoints, points_redeem, points_refund
+from points.services import InsufficientPoints, PointsRefund, points_redeem, points_refund, points_refund_many
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +132,7 @@ def _orders_release(*, orders: list[dict], reason: str, coupons: bool = True) ->
         for row in per_coupon:
             Coupon.objects.filter(pk=row["coupon_id"]).update(times_used=F("times_used") - row["count"])
     refunds = [
-        Refund(
+        PointsRefund(
             user_id=row["user_id"],
             amount=row["points_redeemed"],
             idempotency_key=f"order:{row['number']}:restore",
@@ -152,7 +151,7 @@ def _orders_release(*, orders: list[dict], reason: str, coupons: bool = True) ->
             reason=reason,
         )
     else:
-        points_refund_batch(refunds=refunds, reason=reason)
+        points_refund_many(refunds=refunds, reason=reason)
 
 
 RELEASE_FIELDS = ("id", "number", "user_id", "points_redeemed", "user_coupon_id")

@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from points import periods
+from points.bulk import LEDGER_FIELDS, accounts_lock_many, rows_insert, rows_update
 from points.models import Account, CheckIn, LedgerEntry
 
 
@@ -148,6 +149,58 @@ def points_refund(
         order_number=order_number,
         reason=reason,
     )
+
+
+@dataclass(frozen=True)
+class PointsRefund:
+    user_id: int
+    amount: int
+    idempotency_key: str
+    order_number: str = ""
+
+
+def points_refund_many(*, refunds: list[PointsRefund], reason: str) -> int:
+    """points_refund for many at once (the order sweeper's batches): one `refund` entry per new key, in a
+    handful of statements instead of six per refund. Returns how many entries were appended."""
+    if not refunds:
+        return 0
+    for refund in refunds:
+        _positive(refund.amount)
+    with transaction.atomic():
+        accounts = accounts_lock_many(sorted({refund.user_id for refund in refunds}))
+        used = set(
+            LedgerEntry.objects.filter(idempotency_key__in=[r.idempotency_key for r in refunds]).values_list(
+                "idempotency_key", flat=True
+            )
+        )
+        now = timezone.now()
+        entries, changed = [], {}
+        for refund in refunds:
+            if refund.idempotency_key in used:
+                continue
+            used.add(refund.idempotency_key)
+            account = accounts[refund.user_id]
+            before = account.balance
+            account.balance = before + refund.amount
+            account.updated_at = now
+            changed[account.pk] = account
+            entries.append(
+                LedgerEntry(
+                    serial_number=_serial_number(),
+                    account=account,
+                    amount=refund.amount,
+                    balance_before=before,
+                    balance_after=account.balance,
+                    kind=LedgerEntry.Kind.REFUND.value,
+                    idempotency_key=refund.idempotency_key,
+                    order_number=refund.order_number,
+                    reason=reason,
+                    created_at=now,
+                )
+            )
+        rows_insert(LedgerEntry, entries, LEDGER_FIELDS)
+        rows_update(Account, list(changed.values()), ["balance", "updated_at"])
+    return len(entries)
 
 
 def points_adjust(

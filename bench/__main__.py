@@ -79,8 +79,11 @@ def main() -> int:
             print(f"== bench.{module}", flush=True)
             started = time.monotonic()
             proc = subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", f"bench.{module}"], cwd=BASE_DIR, env=env,
-                stdout=subprocess.PIPE, text=True,
+                [sys.executable, "-m", f"bench.{module}"],
+                cwd=BASE_DIR,
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
             )
             for line in proc.stdout:
                 print(line, end="", flush=True)

@@ -107,9 +107,7 @@ def celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "backoffice", *args]
 
 
-def worker(
-    tmp_path: Path, *, queues: str = "default,points,orders", concurrency: int = 2, **extra_env
-) -> Process:
+def worker(tmp_path: Path, *, queues: str = "default,points,orders", concurrency: int = 2, **extra_env) -> Process:
     """A worker started as deploy/Procfile does, under a unique name; returns once it answers a ping."""
     from backoffice.celery import app
 
@@ -117,8 +115,18 @@ def worker(
     proc = Process(
         name="worker",
         args=celery(
-            "worker", "--queues", queues, "--events", "--loglevel", "INFO", "--concurrency", str(concurrency),
-            "--hostname", name, "--without-mingle", "--without-gossip",
+            "worker",
+            "--queues",
+            queues,
+            "--events",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            name,
+            "--without-mingle",
+            "--without-gossip",
         ),
         log_path=tmp_path / f"worker-{name}.log",
         extra_env=extra_env,
@@ -150,8 +158,18 @@ def web(tmp_path: Path, port: int, **extra_env) -> Process:
     proc = Process(
         name="web",
         args=[
-            sys.executable, "-m", "gunicorn", "backoffice.wsgi", "--bind", f"127.0.0.1:{port}",
-            "--workers", "1", "--threads", "4", "--timeout", "60",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "backoffice.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "--timeout",
+            "60",
         ],
         log_path=tmp_path / "web.log",
         extra_env=extra_env,
@@ -176,8 +194,12 @@ def flower(tmp_path: Path, port: int, basic_auth: str, **extra_env) -> Process:
     proc = Process(
         name="flower",
         args=celery(
-            "flower", "--address=127.0.0.1", f"--port={port}", "--url_prefix=ops/flower",
-            f"--basic-auth={basic_auth}", "--persistent=False",
+            "flower",
+            "--address=127.0.0.1",
+            f"--port={port}",
+            "--url_prefix=ops/flower",
+            f"--basic-auth={basic_auth}",
+            "--persistent=False",
         ),
         log_path=tmp_path / "flower.log",
         extra_env=extra_env,

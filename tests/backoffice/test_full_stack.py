@@ -68,8 +68,19 @@ def stack(transactional_db, tmp_path):
     log = (tmp_path / "honcho.log").open("wb")
     honcho = subprocess.Popen(  # noqa: S603
         [
-            sys.executable, "-m", "honcho", "start", "--procfile", "deploy/Procfile", "--app-root", ".",
-            "--env", "/dev/null", "--port", str(web_port), *PROCESSES,
+            sys.executable,
+            "-m",
+            "honcho",
+            "start",
+            "--procfile",
+            "deploy/Procfile",
+            "--app-root",
+            ".",
+            "--env",
+            "/dev/null",
+            "--port",
+            str(web_port),
+            *PROCESSES,
         ],
         cwd=settings.BASE_DIR,
         env=env,
@@ -143,7 +154,9 @@ def test_the_portal_runs_as_make_run_starts_it_and_stops_cleanly(stack):
         message="the task's stored result",
     )
     assert (stored.task_name, stored.task_args, stored.result) == (
-        "backoffice.ping", "\"['over the stack']\"", '"over the stack"'
+        "backoffice.ping",
+        "\"['over the stack']\"",
+        '"over the stack"',
     )
     results_page = admin.get("/admin/django_celery_results/taskresult/")
     assert results_page.status_code == 200

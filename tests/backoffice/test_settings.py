@@ -46,8 +46,14 @@ def test_production_refuses_to_start_without_safe_settings(tmp_path, env, compla
 
 def test_production_settings_pass_the_deploy_checks_at_warning_level(tmp_path):
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        tmp_path=tmp_path, DEBUG="0", SECRET_KEY=GOOD_KEY, ALLOWED_HOSTS="portal.example.com",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        tmp_path=tmp_path,
+        DEBUG="0",
+        SECRET_KEY=GOOD_KEY,
+        ALLOWED_HOSTS="portal.example.com",
     )
 
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ PORT ?= 8000
 # The embedded Redis runs only when no REDIS_URL is configured (environment or .env).
 PROCESSES = web worker beat flower$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
 
-.PHONY: setup run demo test test-fast lint bench install browser clean
+.PHONY: screenshots setup run demo test test-fast lint bench install browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ test: install browser
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+# Refresh the README's screenshots (docs/) from the browser test that drives the dashboard and Flower.
+screenshots: install browser
+	SCREENSHOTS_DIR=docs $(BIN)/python -m pytest tests/ops/test_browser.py -q
 
 lint: install
 	$(BIN)/ruff check .

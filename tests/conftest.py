@@ -4,8 +4,10 @@ import pytest
 import redis
 from django.conf import settings
 
+from backoffice.accounts.roles import ANALYSTS, OPERATORS, OPS
 from backoffice.embedded_redis import free_port
 from tests import processes
+from tests.accounts.staff import staff_user
 
 
 @pytest.fixture
@@ -40,6 +42,22 @@ def live_web(transactional_db, redis_client, tmp_path):
     proc.url = f"http://127.0.0.1:{port}"
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+def operator(db):
+    """A staff member in the Operators group, as setup_portal installs it (password tests.accounts.staff)."""
+    return staff_user("operator", role=OPERATORS)
+
+
+@pytest.fixture
+def analyst(db):
+    return staff_user("analyst", role=ANALYSTS)
+
+
+@pytest.fixture
+def ops(db):
+    return staff_user("ops", role=OPS)
 
 
 @pytest.fixture

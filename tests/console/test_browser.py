@@ -4,8 +4,9 @@ import pytest
 from django_celery_beat.models import PeriodicTask
 
 from backoffice.console.models import TaskRun
+from tests.accounts.staff import PASSWORD
 from tests.browser import admin_login
-from tests.schedules.helpers import PASSWORD, make_schedule
+from tests.schedules.helpers import make_schedule
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -1,26 +1,10 @@
-"""Shared by the schedules, results and console tests: staff in each role, schedules, admin form data."""
+"""Shared by the schedules, results and console tests: schedules and admin form data."""
 
 import json
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-from backoffice.accounts.roles import ANALYSTS, OPERATORS, OPS
-from backoffice.accounts.services import roles_install
-
-PASSWORD = "a-test-password-1"
-ROLE_USERS = {"operator": OPERATORS, "analyst": ANALYSTS, "ops": OPS}
-
-
-def make_staff(username: str):
-    """A staff member in the role named by the username (operator, analyst, ops)."""
-    roles_install()
-    user = get_user_model().objects.create_user(username=username, password=PASSWORD, is_staff=True)
-    user.groups.add(Group.objects.get(name=ROLE_USERS[username]))
-    return user
 
 
 def interval(seconds: int) -> IntervalSchedule:

@@ -24,8 +24,22 @@ class RecordingScheduler(PortalScheduler):
         self.sent.append(entry.name)
 
 
+_created: list[RecordingScheduler] = []
+
+
+@pytest.fixture(autouse=True)
+def _forget_schedulers_at_teardown():
+    """django-celery-beat registers a sync at interpreter exit for every scheduler; for the test's schedulers
+    that would run after the test database is gone (and log errors after pytest's summary), so cancel it."""
+    yield
+    while _created:
+        _created.pop()._finalize.cancel()
+
+
 def new_scheduler() -> RecordingScheduler:
-    return RecordingScheduler(app=celery_app)
+    scheduler = RecordingScheduler(app=celery_app)
+    _created.append(scheduler)
+    return scheduler
 
 
 def drain(scheduler: PortalScheduler, ticks: int = 50) -> None:

@@ -18,6 +18,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from backoffice.notify.services import SmsCodeError, email_queue, phone_normalise, sms_queue
 from orders.models import (
@@ -47,6 +48,10 @@ logger = logging.getLogger(__name__)
 # One sweep takes about a second and holds its rows' locks that long (a racing payment waits, then loses);
 # bigger batches spread the per-statement and commit cost over more orders.
 EXPIRE_BATCH_SIZE = 1000
+# A paid order is normally fulfilled within seconds by the task its payment queued; one still paid after this
+# long lost that message (a broker outage), and the fulfilment sweeper takes it over.
+FULFIL_GRACE = timedelta(minutes=2)
+FULFIL_SWEEP_BATCH_SIZE = 200  # fulfilled one by one (each grants entitlements): a sweep stays short
 MAX_LINES = 20  # an order is a basket, not a bulk import
 MAX_QUANTITY = 100
 Status = Order.Status
@@ -162,8 +167,16 @@ def _release_row(order: Order) -> dict:
 
 
 def _enqueue(task, *, eta: datetime | None = None, **kwargs) -> None:
-    """Publish after commit. A broker outage must not fail the request: the sweeper is the source of truth."""
-    transaction.on_commit(lambda: task.apply_async(kwargs=kwargs, eta=eta), robust=True)
+    """Publish after commit. A broker outage must not fail the request: the expiry and fulfilment sweepers
+    are the source of truth, so a lost message costs a delay, and one warning line instead of a traceback."""
+
+    def publish() -> None:
+        try:
+            task.apply_async(kwargs=kwargs, eta=eta)
+        except KombuOperationalError as exc:
+            logger.warning("orders: %s %s not queued, broker unavailable (%s)", task.name, kwargs, exc)
+
+    transaction.on_commit(publish)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -492,6 +505,13 @@ def order_fulfil(*, order_id: int) -> bool:
             for product_id in order.lines.values_list("product_id", flat=True)
         )
     return True
+
+
+def order_fulfil_overdue(*, now: datetime | None = None, batch_size: int = FULFIL_SWEEP_BATCH_SIZE) -> int:
+    """Fulfil paid orders whose fulfilment task never ran (the broker is not a database); returns how many."""
+    cutoff = (now or timezone.now()) - FULFIL_GRACE
+    stuck = Order.objects.filter(status=Status.PAID, paid_at__lte=cutoff).order_by("paid_at", "id")
+    return sum(order_fulfil(order_id=order_id) for order_id in stuck.values_list("id", flat=True)[:batch_size])
 
 
 def order_mark_refunded(*, order: Order, staff_user, reason: str) -> bool:

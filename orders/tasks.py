@@ -38,6 +38,14 @@ def order_fulfil_task(*, order_id: int) -> bool:
     return order_fulfil(order_id=order_id)
 
 
+@shared_task(name="orders.fulfil_overdue", **DB_RETRY)
+def order_fulfil_overdue_task() -> int:
+    """The fulfilment sweeper: paid orders whose fulfil message was lost are fulfilled here."""
+    from orders.services import order_fulfil_overdue
+
+    return order_fulfil_overdue()
+
+
 @shared_task(name="orders.notify", **DB_RETRY)
 def order_notify_task(*, order_ids: list[int], event: str) -> int:
     """Queue the buyer notices for orders that were paid or expired; each notice retries on its own."""

@@ -40,6 +40,12 @@ DEFAULT_SCHEDULES = [
         every_seconds=60,
     ),
     DefaultSchedule(
+        name="Order fulfilment sweeper",
+        task="orders.fulfil_overdue",
+        description="Fulfils paid orders whose fulfilment task was lost (for example while the broker was down).",
+        every_seconds=60,
+    ),
+    DefaultSchedule(
         name="Points outbox relay",
         task="points.outbox_relay",
         description="Publishes batch tasks for captured points events whose own wake-up was lost (broker down).",

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from orders.models import TRANSITIONS, Coupon, Entitlement, Order, OrderEvent, PaymentEvent, Product, UserCoupon
 from orders.services import (
+    FULFIL_GRACE,
     LineRequest,
     OrderError,
     grab_decide,
@@ -14,6 +15,7 @@ from orders.services import (
     order_expire,
     order_expire_overdue,
     order_fulfil,
+    order_fulfil_overdue,
     order_mark_refunded,
     order_place,
     order_transition,
@@ -298,6 +300,20 @@ def test_failed_payment_leaves_the_order_pending(buyer):
     event = pay(order, status="failed")
     order.refresh_from_db()
     assert (event.outcome, order.status, order.needs_refund) == ("failed", S.PENDING, False)
+
+
+def test_fulfilment_sweeper_takes_over_paid_orders_whose_task_was_lost(buyer):
+    ProductFactory(sku="A")
+    lost, recent = place(buyer, "A"), place(buyer, "A")
+    pay(lost, event_id="lost")  # no on-commit run: the fulfil task never reached a broker
+    pay(recent, event_id="recent")
+    lost_paid_at = Order.objects.get(pk=lost.pk).paid_at
+    Order.objects.filter(pk=recent.pk).update(paid_at=lost_paid_at + FULFIL_GRACE)  # paid two minutes later
+
+    assert order_fulfil_overdue(now=lost_paid_at + FULFIL_GRACE) == 1
+    assert order_fulfil_overdue(now=lost_paid_at + FULFIL_GRACE) == 0
+    assert dict(Order.objects.values_list("pk", "status")) == {lost.pk: S.FULFILLED, recent.pk: S.PAID}
+    assert list(Entitlement.objects.values_list("order_id", flat=True)) == [lost.pk]
 
 
 def test_fulfil_grants_entitlements_once(buyer):

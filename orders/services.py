@@ -18,9 +18,9 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from kombu.exceptions import OperationalError as KombuOperationalError
 
 from backoffice.notify.services import SmsCodeError, email_queue, phone_normalise, sms_queue
+from backoffice.publishing import task_publish_on_commit
 from orders.models import (
     POINT_VALUE,
     TRANSITION_TIMESTAMPS,
@@ -167,16 +167,9 @@ def _release_row(order: Order) -> dict:
 
 
 def _enqueue(task, *, eta: datetime | None = None, **kwargs) -> None:
-    """Publish after commit. A broker outage must not fail the request: the expiry and fulfilment sweepers
-    are the source of truth, so a lost message costs a delay, and one warning line instead of a traceback."""
-
-    def publish() -> None:
-        try:
-            task.apply_async(kwargs=kwargs, eta=eta)
-        except KombuOperationalError as exc:
-            logger.warning("orders: %s %s not queued, broker unavailable (%s)", task.name, kwargs, exc)
-
-    transaction.on_commit(publish)
+    """Publish after commit; the expiry and fulfilment sweepers are the source of truth, so a lost message
+    costs a delay (backoffice.publishing logs it once)."""
+    task_publish_on_commit(task, kwargs=kwargs, eta=eta)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from backoffice.publishing import task_publish
 from points.models import PendingEvent
 from points.tasks import events_process_batch_task
 
@@ -42,10 +43,12 @@ def broker_available() -> bool:
     return time.monotonic() >= _broker_down_until
 
 
-def broker_failed(exc: Exception) -> None:
+def broker_failed(exc: Exception | None = None) -> None:
+    """Open the breaker; `exc` is logged unless the publish helper has logged the failure already."""
     global _broker_down_until
     _broker_down_until = time.monotonic() + BREAKER_SECONDS
-    logger.warning("points: broker unavailable (%s); captured events wait for the relay", exc)
+    if exc is not None:
+        logger.warning("points: broker unavailable (%s); captured events wait for the relay", exc)
 
 
 def event_capture(
@@ -82,9 +85,11 @@ def events_kick() -> bool:
     try:
         if not redis_client().set(KICK_KEY, "1", nx=True, px=KICK_TTL_MS):
             return False  # a task is on its way and will claim this event too
-        events_process_batch_task.apply_async(retry=False)
     except Exception as exc:  # noqa: BLE001 - any broker failure: the row is safe, the relay publishes later
         broker_failed(exc)
+        return False
+    if not task_publish(events_process_batch_task, retry=False):
+        broker_failed()
         return False
     return True
 
@@ -107,6 +112,7 @@ def outbox_relay(*, older_than_seconds: float, max_tasks: int) -> int:
 
     backlog = outbox_backlog(older_than_seconds=older_than_seconds)
     tasks = min(max_tasks, -(-backlog // BATCH_SIZE))
-    for _ in range(tasks):
-        events_process_batch_task.apply_async()
+    for published in range(tasks):
+        if not task_publish(events_process_batch_task):
+            return published  # the broker is down: the next relay run tries again
     return tasks

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -19,6 +20,7 @@ from kombu.exceptions import KombuError, OperationalError
 
 from backoffice.celery import app as celery_app
 from backoffice.console.models import TaskRun
+from backoffice.publishing import task_publish_on_commit
 from backoffice.schedules.validation import registered_tasks, validate_task_call
 
 ETA_PAST_TOLERANCE = timedelta(minutes=1)  # a form filled a moment ago still means "now"
@@ -61,9 +63,11 @@ def task_run(
         eta = now + timedelta(seconds=countdown)
     if eta is not None:
         _check_eta(eta, now)
+    headers = {"periodic_task_name": periodic_task_name} if periodic_task_name else {}
+    task_id = str(uuid.uuid4())
     with transaction.atomic():
         run = TaskRun.objects.create(
-            task_id=str(uuid.uuid4()),
+            task_id=task_id,
             task_name=task_name,
             args=args,
             kwargs=kwargs,
@@ -78,16 +82,30 @@ def task_run(
         if eta is not None:
             message = _("Scheduled %(task)s for %(eta)s") % {"task": task_name, "eta": eta.isoformat()}
         LogEntry.objects.log_actions(user.pk, [run], ADDITION, change_message=message, single_object=True)
-    # Published after the commit: a worker never sees a task whose record could still roll back.
-    headers = {"periodic_task_name": periodic_task_name} if periodic_task_name else {}
-    try:
-        registered_tasks()[task_name].apply_async(args, kwargs, task_id=run.task_id, eta=eta, headers=headers)
-    except (KombuError, OperationalError, OSError) as exc:
-        TaskRun.objects.filter(pk=run.pk).delete()
-        raise ValidationError(
-            _("The broker did not accept the task: %(error)s"), params={"error": exc}, code="broker"
-        ) from None
+        # Published after the commit: a worker never sees a task whose record could still roll back.
+        publication = task_publish_on_commit(
+            registered_tasks()[task_name],
+            args=args,
+            kwargs=kwargs,
+            task_id=task_id,
+            eta=eta,
+            headers=headers,
+            on_failure=lambda: _run_forget(task_id=task_id),
+        )
+    if publication.sent is False:
+        raise ValidationError(_("The broker did not accept the task; nothing was started."), code="broker")
     return run
+
+
+def _run_forget(*, task_id: str) -> None:
+    """A run the broker refused never started: nothing for a sweeper (a task run by hand is the operator's to
+    start again, and the form says so), so its record and its "Ran" line go."""
+    with transaction.atomic():
+        for run in TaskRun.objects.filter(task_id=task_id):
+            LogEntry.objects.filter(
+                content_type=ContentType.objects.get_for_model(TaskRun), object_id=str(run.pk)
+            ).delete()
+            run.delete()
 
 
 def _log_on_task(*, user, task_id: str, message: str) -> None:

@@ -28,6 +28,7 @@ from backoffice.exports.models import ExportJob
 from backoffice.exports.registry import ExportTarget, get_target
 from backoffice.exports.selectors import export_rows, export_selection
 from backoffice.exports.tasks import export_job_notify_ready_task, export_job_run_task
+from backoffice.publishing import Publication, task_publish, task_publish_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ ERROR_MAX_LENGTH = 2_000
 # A partial file untouched this long belongs to a run that died (a killed worker; the redelivered run writes a
 # new one): a live run touches its file with every chunk.
 STALE_PART_SECONDS = 3600
+REQUEUE_BATCH_SIZE = 100  # one sweep stays short; the next one (a minute later) takes the rest
 
 
 class ExportCancelled(Exception):
@@ -124,8 +126,36 @@ def export_job_create(
             )
             % {"data": target.label, "rows": selection.count, "filters": query_string or _("none")},
         )
-        transaction.on_commit(lambda: export_job_run_task.apply_async(args=[job.pk], task_id=job.task_id))
+        _job_publish(job_id=job.pk, task_id=job.task_id)
     return job
+
+
+def _job_publish(*, job_id: int, task_id: str) -> Publication:
+    """Publish the job's run after the commit. When the broker does not take it, the job stays queued with
+    no task id: the mark `export_jobs_requeue` (on the beat schedule) looks for."""
+
+    def mark_unsent() -> None:
+        ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED, task_id=task_id).update(task_id="")
+
+    return task_publish_on_commit(export_job_run_task, args=[job_id], task_id=task_id, on_failure=mark_unsent)
+
+
+def export_jobs_requeue() -> int:
+    """Publish again the queued jobs whose run never reached the broker. Returns the jobs given a new run
+    (one whose publish fails again is marked again, for the next sweep)."""
+    unsent = ExportJob.objects.filter(status=ExportJob.Status.QUEUED, mode=ExportJob.Mode.JOB, task_id="")
+    requeued = 0
+    for job_id in list(unsent.order_by("pk").values_list("pk", flat=True)[:REQUEUE_BATCH_SIZE]):
+        task_id = secrets.token_hex(16)
+        with transaction.atomic():
+            # Conditional: a cancel, or another sweep, that came first wins.
+            claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED, task_id="").update(
+                task_id=task_id
+            )
+            if claimed:
+                _job_publish(job_id=job_id, task_id=task_id)
+        requeued += claimed
+    return requeued
 
 
 def _progress_publisher(job_id: int):
@@ -210,7 +240,7 @@ def export_job_run(*, job_id: int) -> str:
         return ExportJob.Status.CANCELLED
     _cache_forget(job_id)
     if job.notify_by_email:
-        export_job_notify_ready_task.delay(job_id)
+        task_publish(export_job_notify_ready_task, args=[job_id])
     return ExportJob.Status.DONE
 
 

@@ -39,10 +39,11 @@ def test_the_index_lists_every_registered_task_with_doc_signature_queue_and_coun
     assert not [name for name in tasks if name.startswith("celery.")]
 
 
-def test_an_operator_runs_a_task_now_and_it_is_recorded_and_logged(client, operator, redis_client):
+def test_an_operator_runs_a_task_now_and_it_is_recorded_and_logged(client, operator, redis_client, on_commit):
     client.force_login(operator)
 
-    response = client.post(PING, {"args": "[]", "kwargs": '{"message": "hello"}', "when": "now"})
+    with on_commit(execute=True):
+        response = client.post(PING, {"args": "[]", "kwargs": '{"message": "hello"}', "when": "now"})
 
     run = TaskRun.objects.get()
     assert response.status_code == 302
@@ -60,11 +61,12 @@ def test_an_operator_runs_a_task_now_and_it_is_recorded_and_logged(client, opera
     assert message["headers"]["eta"] is None
 
 
-def test_a_countdown_becomes_an_eta(client, operator, redis_client):
+def test_a_countdown_becomes_an_eta(client, operator, redis_client, on_commit):
     client.force_login(operator)
     before = timezone.now()
 
-    client.post(PING, {"args": "[]", "kwargs": "{}", "when": "countdown", "countdown": "120"})
+    with on_commit(execute=True):
+        client.post(PING, {"args": "[]", "kwargs": "{}", "when": "countdown", "countdown": "120"})
 
     run = TaskRun.objects.get()
     assert timedelta(seconds=119) < run.eta - before < timedelta(seconds=125)
@@ -181,3 +183,34 @@ def test_ops_revoke_from_the_status_page_and_it_is_logged(client, ops, operator,
     assert LogEntry.objects.filter(
         user=ops, object_id=str(run.pk), change_message=f"Revoked task {run.task_id}"
     ).exists()
+
+
+def test_a_run_is_published_only_once_its_record_is_committed(operator, redis_client, on_commit):
+    from backoffice.console.services import task_run
+
+    with on_commit() as callbacks:
+        run = task_run(user=operator, task_name="backoffice.ping", kwargs={"message": "hi"})
+        assert queued(redis_client) == []  # still inside the transaction that writes the record
+
+    assert len(callbacks) == 1
+    callbacks[0]()
+    [message] = queued(redis_client)
+    assert message["headers"]["id"] == run.task_id
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: the publish runs when the service's transaction commits
+def test_a_run_the_broker_refuses_is_a_form_error_and_leaves_no_record(client, operator, monkeypatch):
+    from backoffice.celery import app
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(app.tasks["backoffice.ping"], "apply_async", broker_down)
+    client.force_login(operator)
+
+    response = client.post(PING, {"args": "[]", "kwargs": "{}", "when": "now"})
+
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors() == ["The broker did not accept the task; nothing was started."]
+    assert not TaskRun.objects.exists()
+    assert not LogEntry.objects.exists()

@@ -196,6 +196,44 @@ def test_create_records_the_export_in_the_admin_log_and_enqueues_after_commit(
     assert entry.change_message == "Started export of Task results: 2 rows, filters: status=SUCCESS"
 
 
+def test_a_job_whose_run_the_broker_refused_stays_queued_until_the_requeue_sweeper_publishes_it(
+    make_analyst, make_results, on_commit, monkeypatch, caplog
+):
+    make_results({})
+    user = make_analyst()
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(services.export_job_run_task, "apply_async", broker_down)
+    with on_commit(execute=True):
+        job = services.export_job_create(user=user, target_key="results", query_string="", columns=["id"])
+
+    job.refresh_from_db()
+    assert (job.status, job.task_id) == (ExportJob.Status.QUEUED, "")  # the mark the sweeper looks for
+    assert [r.levelname for r in caplog.records if r.name == "backoffice.publishing"] == ["WARNING"]
+
+    sent = []
+    monkeypatch.setattr(services.export_job_run_task, "apply_async", lambda args, task_id: sent.append((args, task_id)))
+    with on_commit(execute=True):
+        assert services.export_jobs_requeue() == 1
+    with on_commit(execute=True):
+        assert services.export_jobs_requeue() == 0  # published once: nothing left to sweep
+
+    job.refresh_from_db()
+    assert sent == [([job.pk], job.task_id)] and len(job.task_id) == 32
+    assert services.export_job_run(job_id=job.pk) == ExportJob.Status.DONE
+
+
+def test_the_requeue_sweeper_runs_every_minute_on_the_default_schedule():
+    from backoffice.celery import app
+    from backoffice.schedules.defaults import DEFAULT_SCHEDULES
+
+    app.loader.import_default_modules()
+    (default,) = [d for d in DEFAULT_SCHEDULES if d.task == "exports.requeue"]
+    assert "exports.requeue" in app.tasks and default.every_seconds == 60
+
+
 def test_cancel_mid_run_stops_and_removes_the_partial_file(make_analyst, make_results, exports_root, monkeypatch):
     make_results(*({} for _ in range(50)))
     user = make_analyst()
@@ -291,7 +329,7 @@ def test_expired_files_are_removed(make_analyst, make_results, exports_root):
 def test_done_job_emails_its_owner_when_asked(make_analyst, make_results, monkeypatch):
     make_results({}, {}, {})
     sent = []
-    monkeypatch.setattr(services.export_job_notify_ready_task, "delay", lambda job_id: sent.append(job_id))
+    monkeypatch.setattr(services.export_job_notify_ready_task, "apply_async", lambda args: sent.append(*args))
     job = _run(make_analyst(), columns=["id"], notify_by_email=True, link_for=lambda pk: f"https://p.example/{pk}")
 
     assert sent == [job.pk]
@@ -306,7 +344,7 @@ def test_done_job_emails_its_owner_when_asked(make_analyst, make_results, monkey
 def test_no_email_unless_asked(make_analyst, make_results, monkeypatch):
     make_results({})
     sent = []
-    monkeypatch.setattr(services.export_job_notify_ready_task, "delay", lambda job_id: sent.append(job_id))
+    monkeypatch.setattr(services.export_job_notify_ready_task, "apply_async", lambda args: sent.append(*args))
     _run(make_analyst(), columns=["id"])
     assert sent == []
 

@@ -59,11 +59,12 @@ def test_filters_search_and_date_hierarchy(client, analyst):
     assert "date_done__" in page  # the hierarchy offers drill-down links
 
 
-def test_ops_retry_a_failed_task_with_the_same_arguments(client, ops, redis_client):
+def test_ops_retry_a_failed_task_with_the_same_arguments(client, ops, redis_client, on_commit):
     original = failed_ping()
     client.force_login(ops)
 
-    response = client.post(CHANGELIST, {"action": "retry_selected", "_selected_action": [original.pk]})
+    with on_commit(execute=True):
+        response = client.post(CHANGELIST, {"action": "retry_selected", "_selected_action": [original.pk]})
 
     assert response.status_code == 302
     run = TaskRun.objects.get()

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "backoffice.errors.ApiErrorMiddleware",  # first: every /api/ error, whoever answers it, becomes JSON
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -75,6 +76,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "backoffice.urls"
+CSRF_FAILURE_VIEW = "backoffice.errors.csrf_failure"  # the JSON error shape under /api/, Django's page elsewhere
 WSGI_APPLICATION = "backoffice.wsgi.application"
 
 TEMPLATES = [

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from backoffice.errors import AppError
 from backoffice.notify.services import SmsCodeError, email_queue, phone_normalise, sms_queue
 from backoffice.publishing import task_publish_on_commit
 from orders.models import (
@@ -57,21 +58,8 @@ MAX_QUANTITY = 100
 Status = Order.Status
 
 
-class OrderError(Exception):
+class OrderError(AppError):
     """A request the orders cannot honour; nothing was written. `code` is stable for API clients."""
-
-    def __init__(self, code: str, message: str, *, status: int = 400, field: str | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.field = field
-
-    def as_json(self) -> dict:
-        body = {"error": self.code, "message": str(self.message)}
-        if self.field:
-            body["field"] = self.field
-        return body
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -344,10 +332,8 @@ def _order_settle(*, order: Order, source: str, reason: str, now: datetime) -> b
     return True
 
 
-class PaymentRejected(Exception):
-    def __init__(self, code: str, message: str, *, status: int):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
+class PaymentRejected(AppError):
+    """A payment notice that is recorded nowhere (unknown order, wrong amount, replayed event)."""
 
 
 def payment_record(

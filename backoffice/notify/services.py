@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.core.mail import send_mail
 from django.utils.translation import gettext as _
 
+from backoffice.errors import AppError
 from backoffice.notify.sms import get_sms_backend
 from backoffice.notify.tasks import email_send_task, sms_send_task
 from backoffice.publishing import Publication, task_publish, task_publish_on_commit
@@ -25,10 +26,8 @@ CODE_HOURLY_LIMIT = 5  # and at most five an hour, so a number cannot be flooded
 CODE_MAX_ATTEMPTS = 5  # wrong guesses before the code is thrown away
 
 
-class SmsCodeError(Exception):
-    def __init__(self, code: str, message: str, *, status: int = 400, retry_after: int | None = None):
-        super().__init__(message)
-        self.code, self.message, self.status, self.retry_after = code, message, status, retry_after
+class SmsCodeError(AppError):
+    """A code that cannot be issued: a bad number, too soon, too many, or not sent."""
 
 
 def phone_normalise(phone: str) -> str:

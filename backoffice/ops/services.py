@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.celery import app as celery_app
+from backoffice.errors import AppError
 from backoffice.ops.models import DashboardPanel, Worker
 from backoffice.ops.selectors import PANELS
 
@@ -50,8 +51,11 @@ def dashboard_refresh(*, now: datetime | None = None, panels: list[str] | None =
     return outcome
 
 
-class ControlError(Exception):
+class ControlError(AppError):
     """A control action that could not be carried out; the message is shown to the user."""
+
+    def __init__(self, message):
+        super().__init__("control_failed", message)
 
 
 CONTROL_ACTIONS = ("pool_grow", "pool_shrink", "shutdown", "revoke", "rate_limit")

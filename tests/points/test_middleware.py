@@ -47,7 +47,7 @@ def test_the_json_success_condition_ignores_a_second_checkin_the_same_day(user_c
 def test_anonymous_requests_capture_nothing(client, checkin_action):
     response = client.post("/api/points/checkin/")
     assert response.status_code == 401
-    assert response.json()["code"] == 401
+    assert response.json()["error"] == "not_authenticated"
     assert PendingEvent.objects.count() == 0
 
 

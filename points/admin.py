@@ -70,11 +70,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-def _log_each(model_admin, request, objects, message: str) -> None:
-    for obj in objects:
-        model_admin.log_change(request, obj, message)
-
-
 @admin.register(Action)
 class ActionAdmin(admin.ModelAdmin):
     list_display = ("code", "name", "method", "path_pattern", "success", "status", "deleted_at")
@@ -95,8 +90,7 @@ class ActionAdmin(admin.ModelAdmin):
 
     def _status(self, request, queryset, status, label):
         ids = list(queryset.values_list("pk", flat=True))
-        changed = actions_set_status(action_ids=ids, status=status)
-        _log_each(self, request, Action.all_objects.filter(pk__in=ids), f"Status set to {status}.")
+        changed = actions_set_status(action_ids=ids, status=status, actor=request.user)
         self.message_user(
             request,
             ngettext("%(n)d points task %(label)s.", "%(n)d points tasks %(label)s.", changed)
@@ -114,8 +108,7 @@ class ActionAdmin(admin.ModelAdmin):
     @admin.action(description=_("Delete selected points tasks (soft: records keep them)"), permissions=["change"])
     def soft_delete(self, request, queryset):
         objects = list(queryset)
-        changed = actions_soft_delete(action_ids=[a.pk for a in objects])
-        _log_each(self, request, objects, "Soft-deleted.")
+        changed = actions_soft_delete(action_ids=[a.pk for a in objects], actor=request.user)
         self.message_user(request, ngettext("%d points task deleted.", "%d points tasks deleted.", changed) % changed)
 
     def save_model(self, request, obj, form, change):
@@ -200,8 +193,9 @@ class RuleAdmin(ImportExportMixin, admin.ModelAdmin):
         return request.user.has_perm("points.export_rule")
 
     def _status(self, request, queryset, status, label):
-        changed = rules_set_status(rule_ids=list(queryset.values_list("pk", flat=True)), status=status)
-        _log_each(self, request, changed, f"Status set to {status}.")
+        changed = rules_set_status(
+            rule_ids=list(queryset.values_list("pk", flat=True)), status=status, actor=request.user
+        )
         skipped = queryset.count() - len(changed)
         self.message_user(
             request,
@@ -231,8 +225,7 @@ class RuleAdmin(ImportExportMixin, admin.ModelAdmin):
     @admin.action(description=_("Delete selected rules (soft: the ledger keeps them)"), permissions=["change"])
     def soft_delete(self, request, queryset):
         objects = list(queryset)
-        changed = rules_soft_delete(rule_ids=[r.pk for r in objects])
-        _log_each(self, request, objects, "Soft-deleted.")
+        changed = rules_soft_delete(rule_ids=[r.pk for r in objects], actor=request.user)
         self.message_user(request, ngettext("%d rule deleted.", "%d rules deleted.", changed) % changed)
 
     def get_urls(self):
@@ -294,13 +287,12 @@ class AccountAdmin(ReadOnlyAdmin):
         if request.method == "POST" and form.is_valid():
             amount, reason = form.cleaned_data["amount"], form.cleaned_data["reason"]
             try:
-                entry = points_adjust(user_id=account.user_id, amount=amount, reason=reason, staff_user=request.user)
+                points_adjust(user_id=account.user_id, amount=amount, reason=reason, staff_user=request.user)
             except InsufficientPoints as exc:
                 form.add_error(
                     "amount", _("The balance is %(balance)d: it cannot go below zero.") % {"balance": exc.balance}
                 )
             else:
-                self.log_change(request, account, f"Adjusted by {amount:+d} ({entry.serial_number}): {reason}")
                 self.message_user(request, _("Balance adjusted by %(amount)+d points.") % {"amount": amount})
                 return redirect("admin:points_account_change", account.pk)
         context = {
@@ -366,7 +358,6 @@ class LedgerEntryAdmin(ExportMixin, ReadOnlyAdmin):
             except ValueError as exc:
                 form.add_error(None, str(exc))
             else:
-                self.log_addition(request, reversal, f"Reversal of {entry.serial_number}: {reversal.reason}")
                 self.message_user(request, _("Entry %(serial)s reversed.") % {"serial": entry.serial_number})
                 return redirect("admin:points_ledgerentry_change", reversal.pk)
         context = {

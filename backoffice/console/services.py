@@ -9,15 +9,17 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django_celery_results.models import TaskResult
 from kombu.exceptions import KombuError, OperationalError
 
+from backoffice.auditing import audit_record
 from backoffice.celery import app as celery_app
 from backoffice.console.models import TaskRun
 from backoffice.publishing import task_publish_on_commit
@@ -78,10 +80,13 @@ def task_run(
             started_by=user,
             created_at=now,
         )
-        message = _("Ran %(task)s") % {"task": task_name}
-        if eta is not None:
-            message = _("Scheduled %(task)s for %(eta)s") % {"task": task_name, "eta": eta.isoformat()}
-        LogEntry.objects.log_actions(user.pk, [run], ADDITION, change_message=message, single_object=True)
+        audit_record(
+            actor=user,
+            objects=[run],
+            action=ADDITION,
+            message=gettext_noop("Ran %(task)s") if eta is None else gettext_noop("Scheduled %(task)s for %(eta)s"),
+            params={"task": task_name, **({"eta": eta.isoformat()} if eta is not None else {})},
+        )
         # Published after the commit: a worker never sees a task whose record could still roll back.
         publication = task_publish_on_commit(
             registered_tasks()[task_name],
@@ -109,9 +114,15 @@ def _run_forget(*, task_id: str) -> None:
 
 
 def _log_on_task(*, user, task_id: str, message: str) -> None:
-    target = TaskRun.objects.filter(task_id=task_id).first() or TaskResult.objects.filter(task_id=task_id).first()
-    if target is not None:
-        LogEntry.objects.log_actions(user.pk, [target], CHANGE, change_message=message, single_object=True)
+    """On the portal's record of the task; a task id it has no record of is audited all the same."""
+    known = TaskRun.objects.filter(task_id=task_id).first() or TaskResult.objects.filter(task_id=task_id).first()
+    audit_record(
+        actor=user,
+        objects=[known] if known is not None else (),
+        target=None if known is not None else (ContentType.objects.get_for_model(TaskResult), task_id, task_id),
+        message=message,
+        params={"id": task_id},
+    )
 
 
 @transaction.atomic
@@ -123,8 +134,8 @@ def task_revoke(*, user, task_id: str, terminate: bool = False) -> None:
         raise ValidationError(
             _("The broker did not accept the revoke: %(error)s"), params={"error": exc}, code="broker"
         ) from None
-    message = _("Terminated task %(id)s") if terminate else _("Revoked task %(id)s")
-    _log_on_task(user=user, task_id=task_id, message=message % {"id": task_id})
+    message = gettext_noop("Terminated task %(id)s") if terminate else gettext_noop("Revoked task %(id)s")
+    _log_on_task(user=user, task_id=task_id, message=message)
 
 
 def _stored_arguments(raw: str | None, kind: type):

@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
@@ -21,8 +21,9 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, gettext_noop, ngettext
 
+from backoffice.auditing import audit_record
 from backoffice.exports import writers
 from backoffice.exports.models import ExportJob
 from backoffice.exports.registry import ExportTarget, get_target
@@ -59,10 +60,8 @@ def exports_root() -> Path:
     return root
 
 
-def _log(*, user_id: int, job: ExportJob, flag: int, message: str) -> None:
-    LogEntry.objects.log_actions(
-        user_id=user_id, queryset=[job], action_flag=flag, change_message=message, single_object=True
-    )
+def _log(*, user, job: ExportJob, flag: int, message: str, **options) -> None:
+    audit_record(actor=user, objects=[job], action=flag, message=message, **options)
 
 
 def _checked_target(*, user, target_key: str) -> ExportTarget:
@@ -116,15 +115,13 @@ def export_job_create(
             job.link = link_for(job.pk)
             job.save(update_fields=["link"])
         _log(
-            user_id=user.pk,
+            user=user,
             job=job,
             flag=ADDITION,
-            message=ngettext(
-                "Started export of %(data)s: %(rows)d row, filters: %(filters)s",
-                "Started export of %(data)s: %(rows)d rows, filters: %(filters)s",
-                selection.count,
-            )
-            % {"data": target.label, "rows": selection.count, "filters": query_string or _("none")},
+            message=gettext_noop("Started export of %(data)s: %(rows)d row, filters: %(filters)s"),
+            plural=gettext_noop("Started export of %(data)s: %(rows)d rows, filters: %(filters)s"),
+            count=selection.count,
+            params={"data": target.label, "rows": selection.count, "filters": query_string or gettext_lazy("none")},
         )
         _job_publish(job_id=job.pk, task_id=job.task_id)
     return job
@@ -272,7 +269,7 @@ def export_job_cancel(*, job_id: int, user) -> bool:
             status=ExportJob.Status.CANCELLED, finished_at=timezone.now()
         )
         if cancelled:
-            _log(user_id=user.pk, job=job, flag=CHANGE, message=_("Cancelled the export."))
+            _log(user=user, job=job, flag=CHANGE, message=gettext_noop("Cancelled the export."))
     if cancelled:
         try:
             cache.set(cancel_key(job_id), 1, CACHE_TTL_SECONDS)
@@ -291,7 +288,7 @@ def export_job_file(*, job_id: int, user) -> tuple[ExportJob, Path]:
     path = exports_root() / job.file_name
     if not path.is_file():
         raise ValidationError(_("This export's file is gone."))
-    _log(user_id=user.pk, job=job, flag=CHANGE, message=_("Downloaded the export file."))
+    _log(user=user, job=job, flag=CHANGE, message=gettext_noop("Downloaded the export file."))
     return job, path
 
 
@@ -363,15 +360,13 @@ def export_stream_start(*, user, target_key: str, query_string: str, columns: li
             language=translation.get_language() or "en",
         )
         _log(
-            user_id=user.pk,
+            user=user,
             job=job,
             flag=ADDITION,
-            message=ngettext(
-                "Streamed export of %(data)s: %(rows)d row, filters: %(filters)s",
-                "Streamed export of %(data)s: %(rows)d rows, filters: %(filters)s",
-                selection.count,
-            )
-            % {"data": target.label, "rows": selection.count, "filters": query_string or _("none")},
+            message=gettext_noop("Streamed export of %(data)s: %(rows)d row, filters: %(filters)s"),
+            plural=gettext_noop("Streamed export of %(data)s: %(rows)d rows, filters: %(filters)s"),
+            count=selection.count,
+            params={"data": target.label, "rows": selection.count, "filters": query_string or gettext_lazy("none")},
         )
     rows = export_rows(target=target, queryset=selection.queryset, columns=columns)
 

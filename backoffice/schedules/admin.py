@@ -18,6 +18,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from backoffice.auditing import audit_message
 from backoffice.schedules import selectors, services
 from backoffice.schedules.forms import PeriodicTaskForm
 from backoffice.schedules.validation import parse_json_args, parse_json_kwargs
@@ -146,7 +147,7 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
             format_html_join(
                 "",
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                ((_local(e.action_time), e.user.get_username(), e.get_change_message() or "-") for e in entries),
+                ((_local(e.action_time), e.user.get_username(), audit_message(e) or "-") for e in entries),
             ),
         )
 

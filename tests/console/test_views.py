@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
+from backoffice.auditing import audit_message
 from backoffice.console.models import TaskRun
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +56,7 @@ def test_an_operator_runs_a_task_now_and_it_is_recorded_and_logged(client, opera
         None,
     )
     entry = LogEntry.objects.get(object_id=str(run.pk))
-    assert (entry.user, entry.action_flag, entry.change_message) == (operator, ADDITION, "Ran backoffice.ping")
+    assert (entry.user, entry.action_flag, audit_message(entry)) == (operator, ADDITION, "Ran backoffice.ping")
     [message] = queued(redis_client)
     assert message["headers"]["id"] == run.task_id
     assert message["headers"]["eta"] is None
@@ -180,9 +181,8 @@ def test_ops_revoke_from_the_status_page_and_it_is_logged(client, ops, operator,
 
     assert response.status_code == 302
     assert revoked == [(run.task_id, False)]
-    assert LogEntry.objects.filter(
-        user=ops, object_id=str(run.pk), change_message=f"Revoked task {run.task_id}"
-    ).exists()
+    [entry] = LogEntry.objects.filter(user=ops, object_id=str(run.pk))
+    assert audit_message(entry) == f"Revoked task {run.task_id}"
 
 
 def test_a_run_is_published_only_once_its_record_is_committed(operator, redis_client, on_commit):
@@ -214,3 +214,15 @@ def test_a_run_the_broker_refuses_is_a_form_error_and_leaves_no_record(client, o
     assert response.context["form"].non_field_errors() == ["The broker did not accept the task; nothing was started."]
     assert not TaskRun.objects.exists()
     assert not LogEntry.objects.exists()
+
+
+def test_revoking_a_task_id_the_portal_has_no_record_of_is_audited_too(client, ops, monkeypatch):
+    from backoffice.celery import app
+
+    monkeypatch.setattr(app.control, "revoke", lambda task_id, **kw: None)
+    client.force_login(ops)
+
+    client.post(reverse("console:revoke", kwargs={"task_id": "not-ours"}), {"terminate": "1"})
+
+    [entry] = LogEntry.objects.all()
+    assert (entry.user, entry.object_id, audit_message(entry)) == (ops, "not-ours", "Terminated task not-ours")

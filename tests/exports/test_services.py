@@ -12,6 +12,7 @@ from django_celery_results.models import TaskResult
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backoffice.auditing import audit_message
 from backoffice.exports import services, writers
 from backoffice.exports.formulas import FORMULA_TRIGGERS, PREFIX, restore
 from backoffice.exports.models import ExportJob
@@ -193,7 +194,7 @@ def test_create_records_the_export_in_the_admin_log_and_enqueues_after_commit(
     assert job.link == f"https://portal.example/admin/exports/jobs/{job.pk}/"
     entry = LogEntry.objects.get()
     assert (entry.user_id, entry.object_id, entry.action_flag) == (user.pk, str(job.pk), ADDITION)
-    assert entry.change_message == "Started export of Task results: 2 rows, filters: status=SUCCESS"
+    assert audit_message(entry) == "Started export of Task results: 2 rows, filters: status=SUCCESS"
 
 
 def test_a_job_whose_run_the_broker_refused_stays_queued_until_the_requeue_sweeper_publishes_it(
@@ -392,7 +393,7 @@ def test_stream_export_yields_the_csv_and_records_it(make_analyst, make_results)
     ]
     job.refresh_from_db()
     assert (job.mode, job.status, job.rows_written, job.size_bytes) == ("stream", "done", 2, len(body.encode()))
-    assert LogEntry.objects.get().change_message.startswith("Streamed export of Task results: 2 rows")
+    assert audit_message(LogEntry.objects.get()).startswith("Streamed export of Task results: 2 rows")
 
 
 def test_stream_export_refuses_too_many_rows(make_analyst, make_results, settings):

@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_celery_results.models import TaskResult
 
+from backoffice.auditing import audit_message
 from backoffice.console.models import TaskRun
 from tests.schedules.helpers import make_schedule
 
@@ -114,7 +115,7 @@ def test_ops_revoke_a_running_task_and_it_is_logged(client, ops, monkeypatch):
     client.post(CHANGELIST, {"action": "terminate_selected", "_selected_action": [running.pk, finished.pk]})
 
     assert revoked == [("running", True)]
-    assert LogEntry.objects.get(user=ops).change_message == "Terminated task running"
+    assert audit_message(LogEntry.objects.get(user=ops)) == "Terminated task running"
 
 
 def test_results_are_read_only_for_everyone(client, operator):

@@ -15,15 +15,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from backoffice.celery import app as celery_app
+from backoffice.redis_client import redis_client
 
 BROKER_TIMEOUT_S = 0.5
 WORKER_PING_TIMEOUT_S = 1.0
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=BROKER_TIMEOUT_S, socket_connect_timeout=BROKER_TIMEOUT_S
-    )
+    return redis_client(timeout=BROKER_TIMEOUT_S)
 
 
 def check_database() -> tuple[str, str]:

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from import_export.admin import ExportMixin
 
+from backoffice.admin_mixins import ReadOnlyAdminMixin
 from orders.models import (
     Coupon,
     Entitlement,
@@ -19,19 +20,6 @@ from orders.models import (
 )
 from orders.resources import OrderResource
 from orders.services import order_cancel, order_mark_refunded
-
-
-class ReadOnlyAdminMixin:
-    """History: viewable by those with the view permission, never added, changed or deleted."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Product)

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from import_export.admin import ExportMixin, ImportExportMixin
 
+from backoffice.admin_mixins import ReadOnlyAdminMixin
 from points import matching
 from points.forms import AdjustmentForm, ReversalForm, SimulationForm, UrlTestForm
 from points.models import (
@@ -55,19 +56,8 @@ class DeletedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """History: viewable, never added, changed or deleted through the admin."""
-
-    show_full_result_count = False  # one COUNT(*) per page, not two, on tables that grow without bound
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Action)

@@ -10,11 +10,11 @@ import time
 import uuid
 
 import redis
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from backoffice.publishing import task_publish
+from backoffice.redis_client import redis_client as shared_redis_client
 from points.models import PendingEvent
 from points.tasks import events_process_batch_task
 
@@ -25,18 +25,12 @@ KICK_TTL_MS = 2000  # if that task is lost, the next capture after this publishe
 REDIS_TIMEOUT = 0.05  # seconds: a slow Redis costs a request at most this, then the breaker opens
 BREAKER_SECONDS = 2.0  # after a failure, captures skip the broker this long (the relay catches up)
 
-_client: redis.Redis | None = None
 _broker_down_until = 0.0
 
 
 def redis_client() -> redis.Redis:
-    """A Redis client with short timeouts, for the per-request calls of the points engine."""
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
-        )
-    return _client
+    """The shared Redis client with short timeouts, for the per-request calls of the points engine."""
+    return shared_redis_client(timeout=REDIS_TIMEOUT)
 
 
 def broker_available() -> bool:

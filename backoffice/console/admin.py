@@ -5,11 +5,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.admin_mixins import ReadOnlyAdminMixin
 from backoffice.console.models import TaskRun
 
 
 @admin.register(TaskRun)
-class TaskRunAdmin(admin.ModelAdmin):
+class TaskRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/console/taskrun_change_list.html"
     list_display = ("created_at", "task_name", "started_by", "source", "eta", "live_status")
     list_filter = ("source", "task_name")
@@ -29,15 +30,6 @@ class TaskRunAdmin(admin.ModelAdmin):
         "created_at",
         "live_status",
     )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("live status"))
     def live_status(self, obj):

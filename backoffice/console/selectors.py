@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
+from celery import states
 from celery.result import AsyncResult
 from django.core.cache import cache
 from django.db.models import Count
@@ -59,22 +60,19 @@ def task_info(name: str, task, counts: dict | None = None) -> TaskInfo:
         doc=(task.__doc__ or "").strip(),
         signature=str(task_signature(task)),
         queue=task_queue(name),
-        succeeded=by_status.get("SUCCESS", 0),
-        failed=by_status.get("FAILURE", 0),
+        succeeded=by_status.get(states.SUCCESS, 0),
+        failed=by_status.get(states.FAILURE, 0),
     )
-
-
-TERMINAL_STATES = ("SUCCESS", "FAILURE", "REVOKED")
 
 
 def task_state(task_id: str) -> dict:
     """The task's state as AsyncResult reports it (PENDING until a worker stores something)."""
     result = AsyncResult(task_id, app=celery_app)
     state = result.state
-    body = {"task_id": task_id, "state": state, "done": state in TERMINAL_STATES, "result": None, "traceback": None}
-    if state == "SUCCESS":
+    body = {"task_id": task_id, "state": state, "done": state in states.READY_STATES, "result": None, "traceback": None}
+    if state == states.SUCCESS:
         body["result"] = repr(result.result)
-    elif state in ("FAILURE", "RETRY"):
+    elif state in (states.FAILURE, states.RETRY):
         body["result"] = repr(result.result)
         body["traceback"] = result.traceback
     return body

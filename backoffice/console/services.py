@@ -8,6 +8,7 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
+from celery import states
 from django.conf import settings
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -26,7 +27,7 @@ from backoffice.publishing import task_publish_on_commit
 from backoffice.schedules.validation import registered_tasks, validate_task_call
 
 ETA_PAST_TOLERANCE = timedelta(minutes=1)  # a form filled a moment ago still means "now"
-RETRYABLE_STATES = ("FAILURE", "REVOKED")
+RETRYABLE_STATES = states.PROPAGATE_STATES  # failed or revoked: what an operator may submit again
 
 
 def _check_eta(eta: datetime, now: datetime) -> None:

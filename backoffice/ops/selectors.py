@@ -18,6 +18,7 @@ from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
 from backoffice.celery import app as celery_app
+from backoffice.redis_client import redis_client
 
 SLOWEST_TASKS = 10  # rows in the "slowest tasks" table
 NEXT_RUNS = 5  # upcoming beat runs shown
@@ -27,14 +28,6 @@ PING_TIMEOUT_S = 0.5
 # https://docs.celeryq.dev/projects/kombu/en/stable/reference/kombu.transport.redis.html
 KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
 KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
-
-
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
-        socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
-    )
 
 
 def _hours(now: datetime, count: int) -> list[datetime]:
@@ -103,7 +96,7 @@ def panel_tasks(*, now: datetime) -> dict:
 
 def queue_lengths(client: redis.Redis | None = None) -> list[dict]:
     """Messages waiting in each configured queue (all priority lists summed)."""
-    client = client or _redis()
+    client = client or redis_client()
     names = [queue.name for queue in settings.CELERY_TASK_QUEUES]
     with client.pipeline(transaction=False) as pipe:
         for name in names:
@@ -180,7 +173,7 @@ def panel_workers(*, now: datetime) -> dict:
 def panel_beat(*, now: datetime) -> dict:
     """Beat's last heartbeat and the next runs of the enabled schedules."""
     try:
-        raw = _redis().get(settings.BEAT_HEARTBEAT_KEY)
+        raw = redis_client().get(settings.BEAT_HEARTBEAT_KEY)
         last_tick = datetime.fromtimestamp(float(raw), tz=UTC).isoformat() if raw else None
     except redis.RedisError:
         last_tick = None

@@ -1,5 +1,6 @@
 """The schedules admin, replacing django-celery-beat's stock ModelAdmins on the same models."""
 
+from celery import states
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
@@ -116,8 +117,8 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     def result_counts(self, obj):
         counts = selectors.schedule_result_counts(name=obj.name, since=selectors.day_ago(timezone.now()))
         return _("%(success)s succeeded, %(failure)s failed") % {
-            "success": counts.get("SUCCESS", 0),
-            "failure": counts.get("FAILURE", 0),
+            "success": counts.get(states.SUCCESS, 0),
+            "failure": counts.get(states.FAILURE, 0),
         }
 
     @admin.display(description=_("run history"))

@@ -127,7 +127,7 @@ def test_a_dead_broker_costs_the_request_nothing_and_keeps_the_event(user_client
     from backoffice.embedded_redis import free_port
 
     dead = redis.Redis(port=free_port(), socket_timeout=0.05, socket_connect_timeout=0.05)
-    monkeypatch.setattr(capture, "_client", dead)
+    monkeypatch.setattr(capture, "shared_redis_client", lambda timeout: dead)
     monkeypatch.setattr(matching.index, "_checked_at", 0.0)
 
     response = user_client.post("/api/points/checkin/")

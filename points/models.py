@@ -70,6 +70,7 @@ class Action(LifecycleModel):
     success_value = models.CharField(
         _("success value"), max_length=100, blank=True, help_text=_("The field's value that means success, e.g. 0.")
     )
+
     class Meta:
         verbose_name = _("points task")
         verbose_name_plural = _("points tasks")
@@ -186,6 +187,7 @@ class Rule(LifecycleModel):
     )
     starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
     ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+
     class Meta:
         verbose_name = _("rule")
         verbose_name_plural = _("rules")

@@ -355,13 +355,9 @@ def actions_set_status(*, action_ids: list[int], status: str, actor=None) -> int
 def actions_soft_delete(*, action_ids: list[int], actor=None) -> int:
     """Soft-delete actions: they stop matching at once and stay for the records that point at them."""
     from points.matching import actions_changed
-    from points.models import Action, Status
+    from points.models import Action
 
-    with transaction.atomic():
-        live = Action.all_objects.filter(pk__in=action_ids, deleted_at__isnull=True)
-        if actor is not None:
-            audit_record(actor=actor, objects=live, message=SOFT_DELETED)
-        changed = live.update(deleted_at=timezone.now(), status=Status.RETIRED, updated_at=timezone.now())
+    changed = _soft_delete(Action, ids=action_ids, actor=actor)
     actions_changed()
     return changed
 
@@ -391,10 +387,18 @@ def rules_set_status(*, rule_ids: list[int], status: str, actor=None) -> list:
 
 
 def rules_soft_delete(*, rule_ids: list[int], actor=None) -> int:
-    from points.models import Rule, Status
+    from points.models import Rule
+
+    return _soft_delete(Rule, ids=rule_ids, actor=actor)
+
+
+def _soft_delete(model, *, ids: list[int], actor) -> int:
+    """Retire and mark deleted the live rows among `ids` (actions or rules), audited under `actor` if given."""
+    from points.models import Status
 
     with transaction.atomic():
-        live = Rule.all_objects.filter(pk__in=rule_ids, deleted_at__isnull=True)
+        live = model.all_objects.filter(pk__in=ids, deleted_at__isnull=True)
         if actor is not None:
             audit_record(actor=actor, objects=live, message=SOFT_DELETED)
-        return live.update(deleted_at=timezone.now(), status=Status.RETIRED, updated_at=timezone.now())
+        now = timezone.now()
+        return live.update(deleted_at=now, status=Status.RETIRED, updated_at=now)

@@ -153,6 +153,23 @@ def beat(tmp_path: Path, *, label: str = "beat", **extra_env) -> Process:
     ).start()
 
 
+def answering(proc: Process, url: str, *, timeout: float = 30) -> Process:
+    """Return the process once `url` answers 200; else stop it and fail with its log."""
+
+    def answers() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(lambda: proc.is_running() and answers(), timeout=timeout, message=f"{proc.name} to answer")
+    except AssertionError:
+        proc.stop()
+        raise AssertionError(f"{proc.name} did not start:\n{proc.log()}") from None
+    return proc
+
+
 def web(tmp_path: Path, port: int, **extra_env) -> Process:
     """gunicorn as in deploy/Procfile; returns once /admin/login/ answers."""
     proc = Process(
@@ -174,19 +191,7 @@ def web(tmp_path: Path, port: int, **extra_env) -> Process:
         log_path=tmp_path / "web.log",
         extra_env=extra_env,
     ).start()
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/admin/login/", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(lambda: proc.is_running() and answers(), timeout=30, message="gunicorn to answer")
-    except AssertionError:
-        proc.stop()
-        raise AssertionError(f"web did not start:\n{proc.log()}") from None
-    return proc
+    return answering(proc, f"http://127.0.0.1:{port}/admin/login/")
 
 
 def flower(tmp_path: Path, port: int, basic_auth: str, **extra_env) -> Process:
@@ -204,16 +209,4 @@ def flower(tmp_path: Path, port: int, basic_auth: str, **extra_env) -> Process:
         log_path=tmp_path / "flower.log",
         extra_env=extra_env,
     ).start()
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/ops/flower/healthcheck", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(lambda: proc.is_running() and answers(), timeout=30, message="flower to answer")
-    except AssertionError:
-        proc.stop()
-        raise AssertionError(f"flower did not start:\n{proc.log()}") from None
-    return proc
+    return answering(proc, f"http://127.0.0.1:{port}/ops/flower/healthcheck")

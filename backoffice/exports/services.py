@@ -64,6 +64,31 @@ def _log(*, user, job: ExportJob, flag: int, message: str, **options) -> None:
     audit_record(actor=user, objects=[job], action=flag, message=message, **options)
 
 
+START_MESSAGES = {  # (singular, plural), stored untranslated in the audit log
+    False: (
+        gettext_noop("Started export of %(data)s: %(rows)d row, filters: %(filters)s"),
+        gettext_noop("Started export of %(data)s: %(rows)d rows, filters: %(filters)s"),
+    ),
+    True: (
+        gettext_noop("Streamed export of %(data)s: %(rows)d row, filters: %(filters)s"),
+        gettext_noop("Streamed export of %(data)s: %(rows)d rows, filters: %(filters)s"),
+    ),
+}
+
+
+def _log_start(*, user, job: ExportJob, target: ExportTarget, rows: int, streamed: bool) -> None:
+    singular, plural = START_MESSAGES[streamed]
+    _log(
+        user=user,
+        job=job,
+        flag=ADDITION,
+        message=singular,
+        plural=plural,
+        count=rows,
+        params={"data": target.label, "rows": rows, "filters": job.query_string or gettext_lazy("none")},
+    )
+
+
 def _checked_target(*, user, target_key: str) -> ExportTarget:
     try:
         target = get_target(target_key)
@@ -114,15 +139,7 @@ def export_job_create(
         if link_for:  # the absolute job page URL for the email, known once the job has its id
             job.link = link_for(job.pk)
             job.save(update_fields=["link"])
-        _log(
-            user=user,
-            job=job,
-            flag=ADDITION,
-            message=gettext_noop("Started export of %(data)s: %(rows)d row, filters: %(filters)s"),
-            plural=gettext_noop("Started export of %(data)s: %(rows)d rows, filters: %(filters)s"),
-            count=selection.count,
-            params={"data": target.label, "rows": selection.count, "filters": query_string or gettext_lazy("none")},
-        )
+        _log_start(user=user, job=job, target=target, rows=selection.count, streamed=False)
         _job_publish(job_id=job.pk, task_id=job.task_id)
     return job
 
@@ -359,15 +376,7 @@ def export_stream_start(*, user, target_key: str, query_string: str, columns: li
             started_at=now,
             language=translation.get_language() or "en",
         )
-        _log(
-            user=user,
-            job=job,
-            flag=ADDITION,
-            message=gettext_noop("Streamed export of %(data)s: %(rows)d row, filters: %(filters)s"),
-            plural=gettext_noop("Streamed export of %(data)s: %(rows)d rows, filters: %(filters)s"),
-            count=selection.count,
-            params={"data": target.label, "rows": selection.count, "filters": query_string or gettext_lazy("none")},
-        )
+        _log_start(user=user, job=job, target=target, rows=selection.count, streamed=True)
     rows = export_rows(target=target, queryset=selection.queryset, columns=columns)
 
     def chunks():

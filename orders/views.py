@@ -16,9 +16,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from backoffice.errors import AppError, json_error, json_object
 from backoffice.notify.services import sms_code_issue
-from orders.models import GrabRequest, Order
+from orders.models import GrabRequest
 from orders.payments import MAX_BODY_BYTES, SignatureError, signature_verify
-from orders.selectors import order_as_json
+from orders.selectors import order_as_json, orders_of, orders_recent
 from orders.services import (
     LineRequest,
     OrderError,
@@ -51,8 +51,7 @@ def _int(value, *, field: str) -> int:
 @_login_required
 def orders_view(request):
     if request.method == "GET":
-        orders = Order.objects.filter(user=request.user).prefetch_related("lines__product")[:50]
-        return JsonResponse({"orders": [order_as_json(order) for order in orders]})
+        return JsonResponse({"orders": [order_as_json(order) for order in orders_recent(user=request.user)]})
     data = json_object(request.body)
     raw_lines = data.get("lines")
     if not isinstance(raw_lines, list) or not all(isinstance(line, dict) for line in raw_lines):
@@ -79,14 +78,14 @@ def orders_view(request):
 @require_GET
 @_login_required
 def order_detail_view(request, number: str):
-    order = get_object_or_404(Order.objects.prefetch_related("lines__product"), number=number, user=request.user)
+    order = get_object_or_404(orders_of(user=request.user), number=number)
     return JsonResponse(order_as_json(order))
 
 
 @require_POST
 @_login_required
 def order_cancel_view(request, number: str):
-    order = get_object_or_404(Order, number=number, user=request.user)
+    order = get_object_or_404(orders_of(user=request.user), number=number)
     if not order_cancel(order=order, actor=request.user, reason="cancelled by the buyer"):
         order.refresh_from_db()
         raise OrderError(

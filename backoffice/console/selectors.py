@@ -11,6 +11,7 @@ from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from backoffice.celery import app as celery_app
+from backoffice.console.models import TaskRun
 from backoffice.schedules.validation import registered_tasks, task_signature
 
 COUNTS_CACHE_KEY = "console:task-counts"
@@ -76,3 +77,14 @@ def task_state(task_id: str) -> dict:
         body["result"] = repr(result.result)
         body["traceback"] = result.traceback
     return body
+
+
+RECENT_RUNS = 10  # what the console's index lists
+
+
+def runs_recent() -> list[TaskRun]:
+    return list(TaskRun.objects.select_related("started_by")[:RECENT_RUNS])
+
+
+def run_of(task_id: str) -> TaskRun | None:
+    return TaskRun.objects.select_related("started_by").filter(task_id=task_id).first()

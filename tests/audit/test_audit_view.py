@@ -27,17 +27,8 @@ def entries():
         (ops, worker_type, "w1@host", "w1@host", CHANGE, "pool grow by 1 on w1@host: ok"),
         (boss, group_type, "2", "Old group", DELETION, ""),
     ]
-    made = [
-        LogEntry.objects.create(
-            user=user,
-            content_type=content_type,
-            object_id=object_id,
-            object_repr=text,
-            action_flag=flag,
-            change_message=message,
-        )
-        for user, content_type, object_id, text, flag, message in lines
-    ]
+    fields = ("user", "content_type", "object_id", "object_repr", "action_flag", "change_message")
+    made = [LogEntry.objects.create(**dict(zip(fields, line, strict=True))) for line in lines]
     LogEntry.objects.filter(pk=made[2].pk).update(action_time=now - timedelta(days=3))
     return {"ops": ops, "boss": boss, "group_type": group_type}
 

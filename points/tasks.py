@@ -3,6 +3,7 @@ time to enqueue; each task imports its service inside the function body."""
 
 from celery import shared_task
 
+from backoffice.publishing import task_publish
 from backoffice.retries import RETRY_DATABASE
 
 RELAY_AGE_SECONDS = 2  # events younger than this are left to the task their capture published
@@ -24,7 +25,7 @@ def events_process_batch_task(limit: int | None = None) -> int:
         broker_failed(exc)
     applied = events_process_batch(limit=limit)
     if applied and outbox_has_pending():  # more left (a full batch, or other user partitions): keep going
-        events_process_batch_task.apply_async(kwargs={"limit": limit})
+        task_publish(events_process_batch_task, kwargs={"limit": limit})  # if refused, the relay goes on
     return applied
 
 

@@ -62,3 +62,14 @@ def test_commands_act_as_an_inactive_system_user_unless_told_otherwise(admin_use
     assert (system.username, system.is_active, system.has_usable_password()) == ("system", False, False)
     assert audit_actor() == system
     assert audit_actor(admin_user.username) == admin_user
+
+
+def test_the_audit_view_and_the_object_history_show_each_reader_their_language(client, admin_user):
+    audit_record(actor=admin_user, objects=[admin_user], message=gettext_noop("Change"))
+    client.force_login(admin_user)
+    history = f"/admin/auth/user/{admin_user.pk}/history/"
+
+    for url in ("/admin/audit/", history):
+        chinese = client.get(url, headers={"Accept-Language": "zh-hans"}).content.decode()
+        english = client.get(url, headers={"Accept-Language": "en"}).content.decode()
+        assert (">修改</td>" in chinese, ">Change</td>" in english) == (True, True), url

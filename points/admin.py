@@ -290,6 +290,9 @@ class AccountAdmin(ReadOnlyAdmin):
             "opts": self.opts,
             "title": _("Adjust the balance of %(user)s") % {"user": account.user},
             "account": account,
+            "object": account,
+            "action_label": _("Adjust balance"),
+            "submit_label": _("Adjust"),
             "form": form,
         }
         return TemplateResponse(request, "admin/points/account/adjust.html", context)
@@ -355,6 +358,9 @@ class LedgerEntryAdmin(ExportMixin, ReadOnlyAdmin):
             "opts": self.opts,
             "title": _("Reverse entry %(serial)s") % {"serial": entry.serial_number},
             "entry": entry,
+            "object": entry,
+            "action_label": _("Reverse"),
+            "submit_label": _("Reverse"),
             "form": form,
         }
         return TemplateResponse(request, "admin/points/ledgerentry/reverse.html", context)

@@ -370,6 +370,32 @@ def portal_declarations_check(app_configs, **kwargs):
         return [checks.Error(str(exc), id="portal.E001")]
     errors = []
     errors.extend(_page_problems(portal))
+    site = admin.site
+    for target in portal.exports:
+        if not target.is_available:
+            continue
+        model = target.model
+        if not site.is_registered(model):
+            errors.append(
+                checks.Error(f"export target {target.key}: {target.model_label} has no admin", id="portal.E004")
+            )
+        elif not isinstance(site.get_model_admin(model), ExportAdminMixin):
+            errors.append(
+                checks.Error(
+                    f"export target {target.key}: the admin of {target.model_label} does not inherit ExportAdminMixin",
+                    hint="class MyAdmin(ExportAdminMixin, ..., admin.ModelAdmin), from backoffice.extension_point",
+                    id="portal.E004",
+                )
+            )
+    for model, model_admin in _site_registry(site):
+        if hasattr(model_admin, "get_export_resource_classes") and not isinstance(model_admin, ExportAdminMixin):
+            errors.append(
+                checks.Error(
+                    f"{model._meta.label}: the admin has django-import-export's export without ExportAdminMixin",
+                    hint="its stock exports would not be formula-safe nor need the export permission",
+                    id="portal.E005",
+                )
+            )
     return errors
 
 

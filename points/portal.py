@@ -3,7 +3,7 @@ the dashboard, and the ledger as an export target. Its admin pages are the Model
 
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.extension_point import Panel
+from backoffice.extension_point import Column, ExportTarget, Panel
 
 PANELS = [
     Panel(
@@ -22,5 +22,34 @@ PANELS = [
         compute="points.dashboard.points_panel_figures",
         shape="points.dashboard.points_panel_shape",
         position=20,
+    ),
+]
+
+# The ledger export: its columns, in file order (the exports app writes them; see backoffice/exports/).
+EXPORTS = [
+    ExportTarget(
+        key="ledger",
+        label=_("Points ledger"),
+        model_label="points.LedgerEntry",
+        permission="portal_exports.export_ledger",
+        columns=(
+            Column("id", _("ID")),
+            Column("serial_number", _("Serial number")),
+            Column("account", _("Account")),
+            Column("account__user__username", _("User")),
+            Column("amount", _("Amount")),
+            Column("balance_before", _("Balance before")),
+            Column("balance_after", _("Balance after")),
+            Column("kind", _("Kind")),
+            Column("rule", _("Rule")),
+            Column("order_number", _("Order number")),
+            Column("idempotency_key", _("Idempotency key")),
+            Column("reason", _("Reason")),
+            Column("language", _("Language")),
+            Column("country", _("Country")),
+            Column("location", _("Location")),
+            Column("created_by__username", _("Made by")),
+            Column("created_at", _("Created")),
+        ),
     ),
 ]

@@ -5,3 +5,4 @@ data (points, orders, results)."""
 from backoffice.extension_point import Urls
 
 URLS = [Urls("admin/exports/", "backoffice.exports.urls")]
+EXPORTER = "backoffice.exports.admin.export_rules"  # what ExportAdminMixin asks (see admin.py)

@@ -18,7 +18,7 @@ from backoffice.ops.tasks import dashboard_refresh_task
 
 pytestmark = pytest.mark.django_db
 
-ALL_PANELS = ["pipeline", "points", "orders", "tasks", "workers", "queues", "beat"]
+ALL_PANELS = ["pipeline", "points", "orders", "tasks", "workers", "queues", "beat", "notes"]  # notes: tests/portal_app
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_refresh_with_flower_and_worker_stopped_still_fills_every_panel(
 ):
     outcome = dashboard_refresh()
 
-    assert outcome == {key: "ok" for key in ["tasks", "queues", "workers", "beat", "points", "orders"]}
+    assert outcome == {key: "ok" for key in ["tasks", "queues", "workers", "beat", "points", "orders", "notes"]}
     client.force_login(superuser)
     response = client.get("/admin/")
     body = response.content.decode()

@@ -41,6 +41,7 @@ from backoffice.accounts.decorators import staff_permission_required
 MODULE_NAME = "portal"
 LIST_DECLARATIONS = ("URLS", "PAGES", "PANELS", "EXPORTS")
 SINGLE_DECLARATIONS = ("DASHBOARD", "EXPORTER")  # at most one app provides each
+_MISSING = object()
 DEFAULT_POSITION = 100  # declarations without a position follow the declared ones, in INSTALLED_APPS order
 
 
@@ -104,8 +105,10 @@ class Panel:
         return import_string(self.shape)(dict(data)) if self.shape else dict(data)
 
 
+# Column kinds a declaration may name; the exports app decides how each is written (backoffice/exports/).
 NUMBER = "number"
 TEXT = "text"
+IDENTIFIER = "identifier"  # text that looks like a number (serial and order numbers): must stay text
 _NUMERIC_FIELDS = (models.IntegerField, models.DecimalField, models.FloatField, models.AutoField)
 
 
@@ -113,7 +116,7 @@ _NUMERIC_FIELDS = (models.IntegerField, models.DecimalField, models.FloatField, 
 class Column:
     path: str  # a field or a related field path (`account__user__username`)
     label: str | Promise
-    kind: str | None = None  # NUMBER or TEXT; None: numeric model fields are NUMBER, others TEXT
+    kind: str | None = None  # NUMBER, TEXT, IDENTIFIER...; None: numeric model fields are NUMBER, others TEXT
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,13 @@ class ExportTarget:
         return problems
 
 
-_KINDS = {"URLS": Urls, "PAGES": Page, "PANELS": Panel, "EXPORTS": ExportTarget}
+# Each list declaration: the class of its items, and how an item is named (unique across all apps).
+_KINDS = {
+    "URLS": (Urls, lambda item: f"urls:{item.prefix}"),
+    "PAGES": (Page, lambda item: f"page:{item.url_name}"),
+    "PANELS": (Panel, lambda item: f"panel:{item.key}"),
+    "EXPORTS": (ExportTarget, lambda item: f"export:{item.key}"),
+}
 
 
 # -- collection -----------------------------------------------------------------------------------------------------
@@ -209,7 +218,14 @@ def portal_modules() -> list[tuple[str, ModuleType]]:
 
 
 def _declared_names(module: ModuleType) -> list[str]:
-    return [name for name in vars(module) if name.isupper() and not name.startswith("_")]
+    """Upper-case names the module defines; this module's own vocabulary (IDENTIFIER, ...) imported as it is
+    does not count."""
+    here = globals()
+    return [
+        name
+        for name, value in vars(module).items()
+        if name.isupper() and not name.startswith("_") and here.get(name, _MISSING) is not value
+    ]
 
 
 def build(modules: list[tuple[str, ModuleType]]) -> Portal:
@@ -224,7 +240,7 @@ def build(modules: list[tuple[str, ModuleType]]) -> Portal:
         declared_by[key] = app_label
 
     for app_label, module in modules:
-        where = f"{module.__name__}"
+        where = module.__name__
         unknown = sorted(set(_declared_names(module)) - set(LIST_DECLARATIONS) - set(SINGLE_DECLARATIONS))
         if unknown:
             known = ", ".join((*LIST_DECLARATIONS, *SINGLE_DECLARATIONS))
@@ -238,16 +254,11 @@ def build(modules: list[tuple[str, ModuleType]]) -> Portal:
             claim(name, app_label)
             singles[name] = value
         for name in LIST_DECLARATIONS:
+            kind, key = _KINDS[name]
             for item in getattr(module, name, ()):
-                if not isinstance(item, _KINDS[name]):
-                    raise ImproperlyConfigured(f"{where}.{name} holds {item!r}, not a {_KINDS[name].__name__}")
-                key = {
-                    "URLS": lambda item: f"urls:{item.prefix}",
-                    "PAGES": lambda item: f"page:{item.url_name}",
-                    "PANELS": lambda item: f"panel:{item.key}",
-                    "EXPORTS": lambda item: f"export:{item.key}",
-                }[name](item)
-                claim(key, app_label)
+                if not isinstance(item, kind):
+                    raise ImproperlyConfigured(f"{where}.{name} holds {item!r}, not a {kind.__name__}")
+                claim(key(item), app_label)
                 lists[name].append(item)
     for panel in lists["PANELS"]:
         if (panel.compute is None) == (panel.source is None):
@@ -344,6 +355,13 @@ class ExportAdminMixin:
     def get_export_resource_classes(self, request):
         rules = exporter()
         return rules.export_resource_classes(self, super().get_export_resource_classes(request)) if rules else []
+
+    def export_action(self, request):
+        """django-import-export's Export button; the rules may hand it over to the portal's export pages."""
+        rules = exporter()
+        return (
+            rules.export_action(self, request, stock=super().export_action) if rules else super().export_action(request)
+        )
 
 
 # -- system checks ----------------------------------------------------------------------------------------------------

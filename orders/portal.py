@@ -3,7 +3,7 @@ and orders as an export target. Its admin pages are the ModelAdmins in admin.py.
 
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.extension_point import Column, ExportTarget, Panel
+from backoffice.extension_point import IDENTIFIER, Column, ExportTarget, Panel
 
 PANELS = [
     Panel(
@@ -26,7 +26,7 @@ EXPORTS = [
         permission="portal_exports.export_orders",
         columns=(
             Column("id", _("ID")),
-            Column("number", _("Number")),
+            Column("number", _("Number"), IDENTIFIER),
             Column("user__username", _("User")),
             Column("status", _("Status")),
             Column("subtotal", _("Subtotal")),
@@ -34,7 +34,7 @@ EXPORTS = [
             Column("points_redeemed", _("Points redeemed")),
             Column("points_value", _("Points value")),
             Column("total", _("Total")),
-            Column("phone", _("Phone")),
+            Column("phone", _("Phone"), IDENTIFIER),
             Column("created_at", _("Created")),
             Column("expires_at", _("Payment deadline")),
             Column("paid_at", _("Paid")),

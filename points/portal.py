@@ -3,7 +3,7 @@ the dashboard, and the ledger as an export target. Its admin pages are the Model
 
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.extension_point import Column, ExportTarget, Panel
+from backoffice.extension_point import IDENTIFIER, Column, ExportTarget, Panel
 
 PANELS = [
     Panel(
@@ -34,7 +34,7 @@ EXPORTS = [
         permission="portal_exports.export_ledger",
         columns=(
             Column("id", _("ID")),
-            Column("serial_number", _("Serial number")),
+            Column("serial_number", _("Serial number"), IDENTIFIER),
             Column("account", _("Account")),
             Column("account__user__username", _("User")),
             Column("amount", _("Amount")),
@@ -42,8 +42,8 @@ EXPORTS = [
             Column("balance_after", _("Balance after")),
             Column("kind", _("Kind")),
             Column("rule", _("Rule")),
-            Column("order_number", _("Order number")),
-            Column("idempotency_key", _("Idempotency key")),
+            Column("order_number", _("Order number"), IDENTIFIER),
+            Column("idempotency_key", _("Idempotency key"), IDENTIFIER),
             Column("reason", _("Reason")),
             Column("language", _("Language")),
             Column("country", _("Country")),

@@ -12,9 +12,10 @@ Targets whose model is not installed (yet) are simply unavailable.
 
 from django.db import models
 
-from backoffice.extension_point import NUMBER, TEXT, Column, ExportTarget, collect
+from backoffice.extension_point import IDENTIFIER, NUMBER, TEXT, Column, ExportTarget, collect
 
 __all__ = [
+    "IDENTIFIER",
     "NEVER_IMPORTABLE",
     "NUMBER",
     "TEXT",

@@ -3,7 +3,7 @@ target. The results changelist itself is the ModelAdmin in admin.py."""
 
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.extension_point import Column, ExportTarget
+from backoffice.extension_point import IDENTIFIER, Column, ExportTarget
 
 # The task results export: its columns, in file order (the exports app writes them).
 EXPORTS = [
@@ -14,7 +14,7 @@ EXPORTS = [
         permission="portal_exports.export_results",
         columns=(
             Column("id", _("ID")),
-            Column("task_id", _("Task ID")),
+            Column("task_id", _("Task ID"), IDENTIFIER),
             Column("task_name", _("Task name")),
             Column("periodic_task_name", _("Periodic task")),
             Column("status", _("Status")),

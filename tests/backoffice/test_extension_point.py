@@ -173,6 +173,14 @@ def test_an_unknown_declaration_name_is_rejected():
         build([("fake", typo)])
 
 
+def test_the_column_kinds_imported_from_the_extension_point_are_not_declarations():
+    from backoffice.extension_point import IDENTIFIER
+
+    assert build([("fake", _module(IDENTIFIER=IDENTIFIER))]).exports == ()
+    with pytest.raises(ImproperlyConfigured, match="unknown names IDENTIFIER"):
+        build([("fake", _module(IDENTIFIER="mine"))])
+
+
 def test_a_declaration_of_the_wrong_kind_is_rejected():
     with pytest.raises(ImproperlyConfigured, match="not a Page"):
         build([("fake", _module(PAGES=[Urls("x/", "x.urls")]))])
@@ -214,3 +222,24 @@ def test_a_page_not_served_under_its_declaration_fails_the_check(monkeypatch):
     errors = portal_declarations_check(None)
 
     assert [error.id for error in errors] == ["portal.E002"]  # the URL is served for another declaration
+
+
+def test_a_page_view_with_its_own_other_guard_fails_the_check(monkeypatch):
+    """Two guards on one page would let the navigation offer a link the view refuses."""
+    import django.urls
+
+    from backoffice.accounts.decorators import staff_permission_required
+    from backoffice.extension_point import guard_page
+    from tests.portal_app import views
+
+    page = next(page for page in collect().pages if page.url_name == "portal_app:report")
+    served = guard_page(staff_permission_required("portal_app.export_note")(views.report), page)
+    resolver = types.SimpleNamespace(resolve=lambda url: types.SimpleNamespace(func=served))
+    monkeypatch.setattr(django.urls, "get_resolver", lambda: resolver)
+
+    errors = [error for error in portal_declarations_check(None) if error.id == "portal.E003"]
+
+    assert [error.msg for error in errors] == [
+        "page portal_app:report: its view requires ('portal_app.export_note',), "
+        "the page declares 'portal_app.view_report'"
+    ]

@@ -7,6 +7,7 @@ from django.utils.translation import ngettext
 from import_export.admin import ExportMixin
 
 from backoffice.admin_mixins import ReadOnlyAdminMixin
+from backoffice.extension_point import ExportAdminMixin
 from orders.models import (
     Coupon,
     Entitlement,
@@ -85,7 +86,7 @@ class PaymentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(ExportMixin, admin.ModelAdmin):
+class OrderAdmin(ExportAdminMixin, ExportMixin, admin.ModelAdmin):
     resource_classes = [OrderResource]
     list_display = [
         "number",

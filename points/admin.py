@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 from import_export.admin import ExportMixin, ImportExportMixin
 
 from backoffice.admin_mixins import ReadOnlyAdminMixin
+from backoffice.extension_point import ExportAdminMixin
 from points import matching
 from points.forms import AdjustmentForm, ReversalForm, SimulationForm, UrlTestForm
 from points.models import (
@@ -143,7 +144,7 @@ class ActionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Rule)
-class RuleAdmin(ImportExportMixin, admin.ModelAdmin):
+class RuleAdmin(ExportAdminMixin, ImportExportMixin, admin.ModelAdmin):
     resource_classes = [RuleResource]
     list_display = (
         "name",
@@ -299,7 +300,7 @@ class AccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ExportMixin, ReadOnlyAdmin):
+class LedgerEntryAdmin(ExportAdminMixin, ExportMixin, ReadOnlyAdmin):
     resource_classes = [LedgerEntryResource]
     list_display = (
         "serial_number",

@@ -23,6 +23,7 @@ from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import GroupResult, TaskResult
 
 from backoffice.admin_mixins import ReadOnlyAdminMixin
+from backoffice.extension_point import ExportAdminMixin
 from backoffice.schedules.validation import registered_tasks
 
 for model in (TaskResult, GroupResult):
@@ -103,7 +104,7 @@ class ScheduleFilter(admin.SimpleListFilter):
 
 
 @admin.register(TaskResult)
-class TaskResultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):  # retention deletes results, people do not
+class TaskResultAdmin(ExportAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):  # retention deletes, people do not
     change_list_template = "admin/results/taskresult_change_list.html"
     list_display = ("task_id", "task_name", "periodic_task_name", "status_link", "worker", "date_done")
     list_filter = (StatusFilter, TaskNameFilter, ScheduleFilter)

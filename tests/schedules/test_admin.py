@@ -146,11 +146,12 @@ def test_analysts_read_but_cannot_change_toggle_run_or_add(client, analyst):
     assert not TaskRun.objects.exists()
 
 
-def test_run_now_records_who_ran_it_and_links_to_the_live_result(client, operator, redis_client):
+def test_run_now_records_who_ran_it_and_links_to_the_live_result(client, operator, redis_client, on_commit):
     task = make_schedule(kwargs={"message": "by hand"})
     client.force_login(operator)
 
-    response = client.post(reverse("admin:django_celery_beat_periodictask_run", args=[task.pk]))
+    with on_commit(execute=True):  # the run is published once its record commits
+        response = client.post(reverse("admin:django_celery_beat_periodictask_run", args=[task.pk]))
 
     run = TaskRun.objects.get()
     assert response.status_code == 302

@@ -461,7 +461,8 @@ class PortalScheduler(DatabaseScheduler):
     def _add(self, row) -> bool:
         try:
             entry = self.Entry(row, app=self.app)
-        except ValueError:
+        except Exception as exc:  # noqa: BLE001 - one broken row must not stop beat (see all_as_schedule)
+            logger.error("beat: schedule %r left out, it cannot be loaded: %r", row.name, exc)
             return False
         self._schedule[entry.name] = entry
         if self._heap is not None:

@@ -310,6 +310,23 @@ def test_a_schedule_that_cannot_be_built_is_left_out_and_the_others_are_sent(red
     assert redis_client.get(settings.BEAT_HEARTBEAT_KEY) is not None
 
 
+def test_an_edit_that_breaks_one_schedule_leaves_beat_running_with_the_others(redis_client):
+    from django_celery_beat.models import IntervalSchedule
+
+    make_schedule("good", every=60, ran_ago=0)
+    broken = make_schedule("broken", every=7, ran_ago=0)
+    scheduler = new_scheduler()
+    drain(scheduler)
+
+    IntervalSchedule.objects.filter(pk=broken.interval_id).update(period="fortnights")
+    broken.description = "touched"
+    broken.save()  # beat applies the change, building the entry anew
+    scheduler._next_change_check = 0
+    drain(scheduler)
+
+    assert sorted(scheduler.schedule) == ["good"]
+
+
 class _Uncomputable:
     """A schedule whose next run cannot be computed."""
 

@@ -565,6 +565,7 @@ class PortalScheduler(DatabaseScheduler):
             return CHANGE_POLL_S, False
 
     def _dispatch_burst(self, heap, producer, burst_ends: float) -> tuple[float, bool]:
+        failed = 0
         while True:
             batch, delay = self._take_due(heap, burst_ends)
             if batch:
@@ -578,9 +579,19 @@ class PortalScheduler(DatabaseScheduler):
                     next_entry.last_run_at = next_entry.stored_last_run_at = run_at  # as recorded
                     next_entry.model.last_run_at = run_at
                     heapq.heappush(heap, event_t(when + next_time_to_run, priority, next_entry))
-                    self.apply_entry(entry, producer=producer)
+                    try:
+                        self.apply_entry(entry, producer=producer)
+                    except Exception as exc:  # noqa: BLE001 - as celery.beat: log it and send the others
+                        failed += 1
+                        logger.error("beat: %s not sent: %r", entry.name, exc)
             if delay is not None:
-                return delay, True
+                return delay, not failed
+
+    def apply_entry(self, entry, producer=None):
+        """As celery.beat's, except that a failed send raises (celery.beat only logs it), so that the
+        heartbeat is not written while nothing goes out."""
+        logger.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
+        self.apply_async(entry, producer=producer, advance=False)
 
     def _take_due(self, heap, burst_ends: float):
         """Pop up to PUBLISH_BATCH_SIZE due entries off the heap, without advancing them yet.

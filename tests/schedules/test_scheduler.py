@@ -373,7 +373,7 @@ def test_the_heartbeat_says_beat_is_fine_only_while_the_lock_holder_sends(redis_
     def broker_down(*args, **kwargs):
         raise OSError("connection refused")
 
-    monkeypatch.setattr(holder, "apply_entry", broker_down)
+    monkeypatch.setattr(holder, "apply_async", broker_down)
     entry = holder.schedule["due"]
     entry.last_run_at = entry.model.last_run_at = timezone.now() - timezone.timedelta(hours=2)
     holder._heap = None

@@ -231,23 +231,7 @@ def edit_noticed() -> float:
     build(due=False)
     client = redis_client()
     client.delete(QUEUE, settings.BEAT_LOCK_KEY)
-    beat = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "backoffice",
-            "beat",
-            "--loglevel",
-            "WARNING",
-            "--pidfile=",
-            "--schedule",
-            f"/tmp/bench-beat-{os.getpid()}.db",
-        ],
-        env={**os.environ, "LOG_LEVEL": "WARNING"},
-        start_new_session=True,
-    )
+    beat = start_beat("edits")
     try:
         deadline = time.monotonic() + 60
         while client.get(settings.BEAT_LOCK_KEY) is None and time.monotonic() < deadline:
@@ -268,11 +252,7 @@ def edit_noticed() -> float:
             time.sleep(1)
         return statistics.median(timings)
     finally:
-        os.killpg(beat.pid, signal.SIGTERM)
-        try:
-            beat.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(beat.pid, signal.SIGKILL)
+        stop_beat(beat)
         client.delete(QUEUE)
 
 

@@ -237,6 +237,7 @@ class PortalScheduler(DatabaseScheduler):
         self._next_full_reload = time.monotonic() + FULL_RELOAD_EVERY_S
         self._needs_reload = False
         self._needs_run_times = False
+        self._loaded_at = self._acquired_at = 0.0  # time.monotonic() of the last full load, of taking the lock
         self._watermark = None
         self.identity = f"{socket.gethostname()}:{os.getpid()}"
         super().__init__(*args, **kwargs)
@@ -245,10 +246,13 @@ class PortalScheduler(DatabaseScheduler):
 
     @property
     def schedule(self):
-        if self._schedule is None:
-            self._schedule = {}
-            self._load()
+        self._ensure_loaded()
         return self._schedule
+
+    def _ensure_loaded(self) -> None:
+        if self._schedule is None:
+            self._schedule = {}  # what beat holds if the database does not answer (a reload is then due)
+            self._load()
 
     def _load(self) -> bool:
         """Replace the in-memory schedule with the database's; on a database error keep the old one."""
@@ -266,7 +270,14 @@ class PortalScheduler(DatabaseScheduler):
         self._watermark = watermark
         self._needs_reload = False
         self._heap = None
+        self._loaded_at = time.monotonic()
         return True
+
+    def setup_schedule(self):
+        """Load on the first tick, once the lock has been tried, not here: a beat that starts as the holder
+        then reads the run times with the schedule, in one pass (a standby loads on its first tick too)."""
+        if self.app.conf.beat_schedule:  # entries from settings are written to the database first (stock)
+            super().setup_schedule()
 
     def all_as_schedule(self):
         """Every enabled row as an entry; the schedule rows read once and shared (see PortalEntry).
@@ -395,7 +406,7 @@ class PortalScheduler(DatabaseScheduler):
         one light query, not a reload of every row. Rows edited meanwhile were read again just before."""
         entries = {entry.model.pk: entry for entry in self._schedule.values()}
         sent = self._read_sends()
-        if sent:
+        if sent or self._loaded_at >= self._acquired_at:  # the record, or a load made while holding the lock
             stored = (
                 (pk, entry.stored_last_run_at, entry.total_run_count, entry.model.date_changed)
                 for pk, entry in entries.items()
@@ -511,8 +522,8 @@ class PortalScheduler(DatabaseScheduler):
             return False
         logger.info("beat %s: acquired the beat lock, sending", self.identity)
         self._is_leader = True
-        self._renewed_at = now
-        self._needs_run_times = True  # the previous holder's run times are in the database
+        self._renewed_at = self._acquired_at = now
+        self._needs_run_times = True  # the previous holder's run times: in Redis, and in the database
         self._next_change_check = 0.0  # and whatever changed while this beat waited
         return True
 
@@ -534,7 +545,9 @@ class PortalScheduler(DatabaseScheduler):
     # -- ticking -------------------------------------------------------------------------------------------
 
     def tick(self, *args, **kwargs):
-        if not self._holds_lock():
+        holds_lock = self._holds_lock()
+        self._ensure_loaded()  # first tick: after trying the lock (setup_schedule); a standby is then ready
+        if not holds_lock:
             return LOCK_RETRY_S
         now = time.monotonic()
         if now >= self._next_change_check:

@@ -415,3 +415,26 @@ def test_a_holder_that_lost_the_lock_sends_nothing_more(redis_client, settings):
 
     assert holder.sent == []
     assert not holder._is_leader
+
+
+def test_every_kind_of_schedule_is_loaded_and_sent_when_due(redis_client):
+    from django_celery_beat.models import ClockedSchedule, CrontabSchedule
+
+    two_hours_ago = timezone.now() - timezone.timedelta(hours=2)
+    every_minute = CrontabSchedule.objects.create(minute="*", hour="*", timezone="UTC")
+    PeriodicTask.objects.create(name="crontab", task="backoffice.ping", crontab=every_minute, last_run_at=two_hours_ago)
+    clocked = ClockedSchedule.objects.create(clocked_time=two_hours_ago)
+    PeriodicTask.objects.create(name="clocked", task="backoffice.ping", clocked=clocked, one_off=True)
+    make_schedule("not yet", every=60, ran_ago=7200, start_time=timezone.now() + timezone.timedelta(hours=1))
+    make_schedule("with kwargs", every=60, ran_ago=7200, kwargs={"message": "hi"}, queue="points")
+    scheduler = new_scheduler()
+
+    drain(scheduler)
+
+    assert sorted(scheduler.sent) == ["clocked", "crontab", "with kwargs"]
+    entry = scheduler.schedule["with kwargs"]
+    assert (entry.kwargs, entry.options["queue"], entry.options["headers"]) == (
+        {"message": "hi"},
+        "points",
+        {"periodic_task_name": "with kwargs"},
+    )

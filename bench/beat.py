@@ -137,18 +137,22 @@ def load_to_first_send(scheduler_class) -> float:
         build(due=False, due_last=True)
         client = redis_client()
         client.delete(QUEUE, settings.BEAT_LOCK_KEY, settings.BEAT_LOCK_KEY + ":sent")
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         scheduler = counting(scheduler_class)(app=app)
         while scheduler.sent == 0 and time.perf_counter() - started < 120:
             delay = scheduler.tick()
             if delay and scheduler.sent == 0:
                 time.sleep(min(delay, 0.01))
         timings.append(time.perf_counter() - started)
+        cpu = time.process_time() - cpu_started  # on a busy machine, wall time is mostly waiting for a core
         scheduler._dirty.clear()  # the write-back of one row is not part of the figure
         if hasattr(scheduler, "release_lock"):
             scheduler.release_lock()
         client.delete(QUEUE)
-        print(f"{scheduler_class.__name__}: first send {timings[-1]:.2f} s after construction", flush=True)
+        print(
+            f"{scheduler_class.__name__}: first send {timings[-1]:.2f} s after construction ({cpu:.2f} s of CPU)",
+            flush=True,
+        )
     return statistics.median(timings)
 
 

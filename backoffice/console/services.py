@@ -24,7 +24,7 @@ from backoffice.auditing import audit_record
 from backoffice.celery import app as celery_app
 from backoffice.console.models import TaskRun
 from backoffice.publishing import task_publish_on_commit
-from backoffice.schedules.validation import registered_tasks, validate_task_call
+from backoffice.task_registry import staff_task, validate_queue, validate_task_call
 
 ETA_PAST_TOLERANCE = timedelta(minutes=1)  # a form filled a moment ago still means "now"
 RETRYABLE_STATES = states.PROPAGATE_STATES  # failed or revoked: what an operator may submit again
@@ -51,6 +51,7 @@ def task_run(
     kwargs: dict | None = None,
     countdown: float | None = None,
     eta: datetime | None = None,
+    queue: str | None = None,
     source: str = TaskRun.Source.CONSOLE,
     periodic_task_name: str | None = None,
     retry_of: str | None = None,
@@ -59,6 +60,7 @@ def task_run(
     """Validate, record who started what, then publish. Raises ValidationError on bad input or broker."""
     args, kwargs = list(args or []), dict(kwargs or {})
     validate_task_call(task_name, args, kwargs)
+    validate_queue(queue)
     now = now or timezone.now()
     if countdown is not None:
         if countdown < 0:
@@ -90,12 +92,13 @@ def task_run(
         )
         # Published after the commit: a worker never sees a task whose record could still roll back.
         publication = task_publish_on_commit(
-            registered_tasks()[task_name],
+            staff_task(task_name),
             args=args,
             kwargs=kwargs,
             task_id=task_id,
             eta=eta,
             headers=headers,
+            **({"queue": queue} if queue else {}),
             on_failure=lambda: _run_forget(task_id=task_id),
         )
     if publication.sent is False:

@@ -76,13 +76,14 @@ def test_a_queue_no_worker_consumes_is_a_form_error_in_the_console(client, opera
     assert redis_client.llen("defualt") == 0
 
 
-def test_a_queue_a_worker_consumes_is_where_the_console_sends_it(client, operator, redis_client):
+def test_a_queue_a_worker_consumes_is_where_the_console_sends_it(client, operator, redis_client, on_commit):
     client.force_login(operator)
 
-    response = client.post(
-        reverse("console:task", kwargs={"name": "backoffice.ping"}),
-        {"args": "[]", "kwargs": "{}", "when": "now", "queue": "points"},
-    )
+    with on_commit(execute=True):  # the run is published once its record commits
+        response = client.post(
+            reverse("console:task", kwargs={"name": "backoffice.ping"}),
+            {"args": "[]", "kwargs": "{}", "when": "now", "queue": "points"},
+        )
 
     assert response.status_code == 302
     [message] = queued(redis_client, "points")

@@ -8,6 +8,8 @@ would otherwise be reachable with nothing but the proxy's credentials).
 """
 
 import base64
+import posixpath
+from urllib.parse import quote
 
 import httpx
 from django.conf import settings
@@ -28,14 +30,13 @@ FORWARDED_REQUEST_HEADERS = (
     "range",
     "x-requested-with",
 )
-# Response headers passed back. Not Set-Cookie: Flower's cookies have no business in the portal's origin.
+# Response headers passed back. Not Set-Cookie: Flower's cookies have no business in the portal's origin. Not
+# Cache-Control or Expires: every proxied answer is `no-store` (pages and the API hold task arguments).
 FORWARDED_RESPONSE_HEADERS = (
     "content-type",
     "content-length",
-    "cache-control",
     "etag",
     "last-modified",
-    "expires",
     "content-disposition",
     "content-range",
     "accept-ranges",
@@ -61,8 +62,39 @@ def upstream_headers(request) -> dict[str, str]:
     return headers
 
 
+PATH_SAFE = "/@:+,;=!$&'()*~"  # RFC 3986 path characters kept as they are (worker names hold `@`)
+
+
+class BadPath(ValueError):
+    """A proxied path that must not reach Flower: control characters, or dot segments leaving the prefix."""
+
+
+def normalise_path(path: str) -> str:
+    """The path below the prefix with `.` and `..` resolved; raises BadPath if it would leave the prefix.
+
+    Django has already decoded `%2e%2e` and `%2f`, so the segments seen here are the ones Flower would see.
+    """
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in path) or "\\" in path:
+        raise BadPath("control character or backslash in the path")
+    if not path:
+        return ""
+    depth = 0
+    for segment in path.split("/"):
+        if segment == "..":
+            depth -= 1
+            if depth < 0:
+                raise BadPath("the path leaves the Flower prefix")
+        elif segment not in ("", "."):
+            depth += 1
+    normalised = posixpath.normpath("/" + path).lstrip("/")
+    if path.endswith("/") and normalised:
+        normalised += "/"  # Flower tells `workers/` from `workers`
+    return "" if normalised == "." else normalised
+
+
 def upstream_url(path: str) -> str:
-    return f"{settings.FLOWER_URL.rstrip('/')}/{path}"
+    """Flower's URL for a normalised path, re-quoted so that a decoded `?` or `#` stays part of the path."""
+    return f"{settings.FLOWER_URL.rstrip('/')}/{quote(path, safe=PATH_SAFE)}"
 
 
 def _rewrite_location(location: str) -> str:
@@ -95,6 +127,10 @@ def proxy(request, path: str) -> HttpResponse:
         )
         response["Allow"] = ", ".join(READ_METHODS)
         return response
+    try:
+        path = normalise_path(path)
+    except BadPath:
+        return JsonResponse({"detail": _("This path is not part of Flower.")}, status=400)
     upstream_request = client().build_request(
         request.method,
         upstream_url(path),

@@ -22,7 +22,9 @@ CONTROL = "portal_ops.control_workers"
 @xframe_options_sameorigin  # framed by the portal's own Flower page; every other page stays DENY
 @staff_permission_required(VIEW)
 def flower_proxy(request, path: str = ""):
-    return flower.proxy(request, path)
+    response = flower.proxy(request, path)
+    response["Cache-Control"] = "no-store"  # Flower's pages and API hold task arguments: never kept by a cache
+    return response
 
 
 @never_cache

@@ -252,6 +252,8 @@ FLOWER_URL = env.str("FLOWER_URL", default="http://127.0.0.1:5555/ops/flower")
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # user:password that only the portal knows
 BEAT_HEARTBEAT_KEY = "backoffice:beat:heartbeat"
 BEAT_STALE_AFTER_SECONDS = 60  # /healthz calls beat stale when its last tick is older than this
+# /healthz's worker ping returns as soon as this many workers answered (fewer: it waits its full second).
+HEALTH_EXPECTED_WORKERS = env.int("HEALTH_EXPECTED_WORKERS", default=1)
 RESULTS_RETENTION_DAYS = env.int("RESULTS_RETENTION_DAYS", default=30)  # task results kept this long
 # Per task name, overriding RESULTS_RETENTION_DAYS: RESULTS_RETENTION_BY_TASK="backoffice.ping=1;points.relay=7"
 RESULTS_RETENTION_BY_TASK = env.dict("RESULTS_RETENTION_BY_TASK", cast={"value": int}, default={})

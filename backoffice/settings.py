@@ -250,6 +250,9 @@ ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default
 PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="dev-payment-secret" if DEBUG else "")
 FLOWER_URL = env.str("FLOWER_URL", default="http://127.0.0.1:5555/ops/flower")
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # user:password that only the portal knows
+# Flower's Unix socket (`make run` puts it in var/run/, a 0700 directory): set, the proxy connects through it and
+# FLOWER_URL gives only the path. Flower reads the same variable, and FLOWER_BASIC_AUTH, from its environment.
+FLOWER_UNIX_SOCKET = env.str("FLOWER_UNIX_SOCKET", default="")
 BEAT_HEARTBEAT_KEY = "backoffice:beat:heartbeat"
 BEAT_STALE_AFTER_SECONDS = 60  # /healthz calls beat stale when its last tick is older than this
 # /healthz's worker ping returns as soon as this many workers answered (fewer: it waits its full second).

@@ -42,15 +42,19 @@ FORWARDED_RESPONSE_HEADERS = (
     "accept-ranges",
 )
 
-_client: httpx.Client | None = None
+_clients: dict[str, httpx.Client] = {}
 
 
 def client() -> httpx.Client:
-    """One pooled client per process (httpx.Client is thread-safe)."""
-    global _client
-    if _client is None:
-        _client = httpx.Client(timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S), follow_redirects=False)
-    return _client
+    """One pooled client per process and Flower socket (httpx.Client is thread-safe)."""
+    socket = settings.FLOWER_UNIX_SOCKET
+    if socket not in _clients:
+        _clients[socket] = httpx.Client(
+            timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+            follow_redirects=False,
+            transport=httpx.HTTPTransport(uds=socket) if socket else None,
+        )
+    return _clients[socket]
 
 
 def upstream_headers(request) -> dict[str, str]:
@@ -142,7 +146,8 @@ def proxy(request, path: str) -> HttpResponse:
     except httpx.TimeoutException:
         return _unavailable(request, path, _("it did not answer in time"))
     except httpx.HTTPError:
-        return _unavailable(request, path, _("no answer at the configured FLOWER_URL"))
+        where = "FLOWER_UNIX_SOCKET" if settings.FLOWER_UNIX_SOCKET else "FLOWER_URL"
+        return _unavailable(request, path, _("no answer at the configured %(setting)s") % {"setting": where})
     if upstream.status_code == 401:
         upstream.close()
         return _unavailable(request, path, _("it refused the portal's credentials: check FLOWER_BASIC_AUTH"))

@@ -1,12 +1,25 @@
 """The Flower proxy: bad paths are a 4xx that never reach Flower, dot segments never leave the prefix, and
 no proxied answer may be kept by a cache."""
 
+import contextlib
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 
+from backoffice.embedded_redis import free_port
 from backoffice.ops import flower
 from tests.ops.conftest import FLOWER_AUTH, ops_user  # noqa: F401 - fixture
+from tests.processes import process_env, wait_for
+
+BASE_DIR = Path(django_settings.BASE_DIR)
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +36,8 @@ def fake_flower(settings, monkeypatch):
         headers = {"content-type": "text/html", "cache-control": "public, max-age=3600", "expires": "never"}
         return httpx.Response(200, headers=headers, content=b"flower page")
 
-    monkeypatch.setattr(flower, "_client", httpx.Client(transport=httpx.MockTransport(answer)))
+    fake = httpx.Client(transport=httpx.MockTransport(answer))
+    monkeypatch.setattr(flower, "client", lambda: fake)
     return seen
 
 
@@ -113,3 +127,105 @@ def test_errors_from_the_proxy_are_not_stored_either(client, ops_user, fake_flow
 
     assert client.get("/ops/flower/%00")["Cache-Control"] == "no-store"
     assert client.post("/ops/flower/api/tasks")["Cache-Control"] == "no-store"
+
+
+def _procfile_command(name: str) -> str:
+    for line in (BASE_DIR / "deploy" / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError(f"no {name} line in deploy/Procfile")
+
+
+def _group_pids(pgid: int) -> list[int]:
+    pids = []
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # after the name: state, ppid, pgrp
+            pids.append(int(status.parent.name))
+    return pids
+
+
+def _listening_tcp_inodes() -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            columns = row.split()
+            if columns[3] == "0A":  # LISTEN
+                inodes.add(columns[9])
+    return inodes
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    return inodes
+
+
+@pytest.fixture
+def flower_as_make_run_starts_it(tmp_path, redis_client):
+    """deploy/Procfile's flower line, started the way `make run` starts it (through envfile --exec)."""
+    env = process_env(
+        FLOWER_BASIC_AUTH=FLOWER_AUTH,
+        FLOWER_PORT=str(free_port()),  # only used if Flower (wrongly) listened on TCP
+        PYTHONPATH=str(BASE_DIR),
+        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    )
+    env.pop("FLOWER_UNIX_SOCKET", None)
+    log = (tmp_path / "flower.log").open("wb")
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "backoffice.envfile", "--exec", "sh", "-c", _procfile_command("flower")],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    proc.socket = tmp_path / "var" / "run" / "flower.sock"
+    proc.log = lambda: (tmp_path / "flower.log").read_text(errors="replace")
+    yield proc
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(10)
+    log.close()
+
+
+@pytest.mark.slow
+def test_flower_keeps_its_credential_out_of_argv_and_listens_only_on_a_private_socket(
+    client,
+    ops_user,
+    settings,
+    flower_as_make_run_starts_it,  # noqa: F811
+):
+    proc = flower_as_make_run_starts_it
+    over_socket = httpx.Client(transport=httpx.HTTPTransport(uds=str(proc.socket)), timeout=2)
+
+    def answers() -> bool:
+        assert proc.poll() is None, proc.log()
+        with contextlib.suppress(httpx.HTTPError):
+            return over_socket.get("http://flower/ops/flower/healthcheck").status_code == 200
+        return False
+
+    wait_for(answers, timeout=30, message="Flower to answer on its socket")
+
+    pids = _group_pids(proc.pid)
+    assert pids
+    for pid in pids:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        assert FLOWER_AUTH.split(":")[1] not in argv, argv
+        assert not _socket_inodes(pid) & _listening_tcp_inodes(), f"pid {pid} listens on TCP: {argv}"
+    assert stat.S_IMODE(proc.socket.parent.stat().st_mode) == 0o700  # Flower makes the socket itself 0777
+    assert over_socket.get("http://flower/ops/flower/api/workers").status_code == 401  # its auth still holds
+
+    settings.FLOWER_UNIX_SOCKET = str(proc.socket)
+    settings.FLOWER_BASIC_AUTH = FLOWER_AUTH
+    client.force_login(ops_user)
+    response = client.get("/ops/flower/api/workers")
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"

@@ -8,6 +8,7 @@ See README.md for the table of variables; .env.example lists them.
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from kombu import Exchange, Queue
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "import_export",
     "axes",
+    "csp",
     "backoffice",
     "backoffice.accounts",
     "backoffice.audit",
@@ -62,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -216,6 +219,25 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # nginx sets it (deploy/nginx.conf)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 X_FRAME_OPTIONS = "DENY"  # the Flower proxy alone opts into SAMEORIGIN (@xframe_options_sameorigin)
+
+# Content Security Policy (django-csp): https://django-csp.readthedocs.io/en/latest/configuration.html
+# Scripts only from the portal's origin or inline with the request's nonce (`nonce="{{ request.csp_nonce }}"`);
+# nothing from other origins at all. The Flower proxy widens it for Flower's pages only (backoffice/ops/views.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [SELF],  # the framed Flower page (/ops/monitor/)
+        "frame-ancestors": [NONE],  # as X_FRAME_OPTIONS; the Flower proxy alone allows its own origin
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
 # django-axes: lock an account+address pair after repeated failed admin logins.

@@ -8,10 +8,12 @@ would otherwise be reachable with nothing but the proxy's credentials).
 """
 
 import base64
+import hashlib
 import posixpath
 from urllib.parse import quote
 
 import httpx
+from csp.constants import SELF
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
@@ -41,6 +43,21 @@ FORWARDED_RESPONSE_HEADERS = (
     "content-range",
     "accept-ranges",
 )
+
+# The portal's policy (settings.CONTENT_SECURITY_POLICY) with what Flower's own pages need: being framed by the
+# portal's Flower page, and the one inline script Flower 2.2 writes (workers.html: `var autorefresh = N;`),
+# allowed by its hash, never by 'unsafe-inline'.
+FLOWER_INLINE_SCRIPTS = [f"\nvar autorefresh = {value};\n" for value in (0, 1)]  # as Tornado renders it
+CONTENT_SECURITY_POLICY = {
+    "frame-ancestors": [SELF],
+    "script-src": [
+        SELF,
+        *(
+            f"'sha256-{base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()}'"
+            for script in FLOWER_INLINE_SCRIPTS
+        ),
+    ],
+}
 
 _clients: dict[str, httpx.Client] = {}
 

@@ -1,6 +1,7 @@
 """Ops pages: Flower through the portal, the native workers page with its control actions, and the
 permission check nginx asks before it lets a request through to Flower (deploy/nginx.conf)."""
 
+from csp.decorators import csp_replace
 from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -19,6 +20,7 @@ VIEW = "portal_ops.view_ops"
 CONTROL = "portal_ops.control_workers"
 
 
+@csp_replace(flower.CONTENT_SECURITY_POLICY)  # Flower's pages, framed by the portal's own Flower page
 @xframe_options_sameorigin  # framed by the portal's own Flower page; every other page stays DENY
 @staff_permission_required(VIEW)
 def flower_proxy(request, path: str = ""):

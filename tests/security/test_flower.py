@@ -16,7 +16,7 @@ from django.test import Client
 
 from backoffice.embedded_redis import free_port
 from backoffice.ops import flower
-from tests.ops.conftest import FLOWER_AUTH, ops_user  # noqa: F401 - fixture
+from tests.ops.conftest import FLOWER_AUTH
 from tests.processes import process_env, wait_for
 
 BASE_DIR = Path(django_settings.BASE_DIR)
@@ -45,7 +45,7 @@ CONTROL_PATHS = ["/ops/flower/%00", "/ops/flower/api/tasks%00x", "/ops/flower/a%
 
 
 @pytest.mark.parametrize("path", CONTROL_PATHS)
-def test_control_characters_in_the_path_are_a_400_that_never_reach_flower(client, ops_user, fake_flower, path):  # noqa: F811
+def test_control_characters_in_the_path_are_a_400_that_never_reach_flower(client, ops_user, fake_flower, path):
     client.force_login(ops_user)
 
     response = client.get(path)
@@ -55,14 +55,14 @@ def test_control_characters_in_the_path_are_a_400_that_never_reach_flower(client
     assert fake_flower == []
 
 
-def test_a_line_break_in_the_path_matches_no_route(client, ops_user, fake_flower):  # noqa: F811
+def test_a_line_break_in_the_path_matches_no_route(client, ops_user, fake_flower):
     client.force_login(ops_user)
 
     assert client.get("/ops/flower/a%0d%0aSet-Cookie:x").status_code == 404  # Django's `path:` stops at \n
     assert fake_flower == []
 
 
-def test_nul_byte_with_debug_on_shows_no_credential(ops_user, fake_flower, settings):  # noqa: F811
+def test_nul_byte_with_debug_on_shows_no_credential(ops_user, fake_flower, settings):
     settings.DEBUG = True
     client = Client(raise_request_exception=False)
     client.force_login(ops_user)
@@ -83,7 +83,7 @@ def test_nul_byte_with_debug_on_shows_no_credential(ops_user, fake_flower, setti
         "/ops/flower/..%5c..%5cx",
     ],
 )
-def test_dot_segments_leaving_the_prefix_are_refused(client, ops_user, fake_flower, path):  # noqa: F811
+def test_dot_segments_leaving_the_prefix_are_refused(client, ops_user, fake_flower, path):
     client.force_login(ops_user)
 
     response = client.get(path)
@@ -102,7 +102,7 @@ def test_dot_segments_leaving_the_prefix_are_refused(client, ops_user, fake_flow
         ("/ops/flower/", "/ops/flower/"),
     ],
 )
-def test_paths_inside_the_prefix_reach_flower_normalised(client, ops_user, fake_flower, path, upstream):  # noqa: F811
+def test_paths_inside_the_prefix_reach_flower_normalised(client, ops_user, fake_flower, path, upstream):
     client.force_login(ops_user)
 
     response = client.get(path)
@@ -112,7 +112,7 @@ def test_paths_inside_the_prefix_reach_flower_normalised(client, ops_user, fake_
 
 
 @pytest.mark.parametrize("path", ["/ops/flower/", "/ops/flower/api/tasks", "/ops/flower/static/css/flower.css"])
-def test_proxied_answers_are_never_stored_by_a_cache(client, ops_user, fake_flower, path):  # noqa: F811
+def test_proxied_answers_are_never_stored_by_a_cache(client, ops_user, fake_flower, path):
     client.force_login(ops_user)
 
     response = client.get(path)
@@ -122,7 +122,7 @@ def test_proxied_answers_are_never_stored_by_a_cache(client, ops_user, fake_flow
     assert "Expires" not in response
 
 
-def test_errors_from_the_proxy_are_not_stored_either(client, ops_user, fake_flower):  # noqa: F811
+def test_errors_from_the_proxy_are_not_stored_either(client, ops_user, fake_flower):
     client.force_login(ops_user)
 
     assert client.get("/ops/flower/%00")["Cache-Control"] == "no-store"
@@ -201,7 +201,7 @@ def test_flower_keeps_its_credential_out_of_argv_and_listens_only_on_a_private_s
     client,
     ops_user,
     settings,
-    flower_as_make_run_starts_it,  # noqa: F811
+    flower_as_make_run_starts_it,
 ):
     proc = flower_as_make_run_starts_it
     over_socket = httpx.Client(transport=httpx.HTTPTransport(uds=str(proc.socket)), timeout=2)

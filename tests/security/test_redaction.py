@@ -11,7 +11,6 @@ from django_celery_results.models import TaskResult
 
 from backoffice.notify import services
 from backoffice.notify.tasks import email_send_task, sms_send_task
-from tests.ops.conftest import live_flower, ops_user  # noqa: F401 - fixtures
 from tests.processes import wait_for
 
 PHONE = "+15550001234"
@@ -62,7 +61,7 @@ def test_the_console_sms_backend_logs_no_code_and_no_number(caplog):
 
 
 @pytest.mark.slow
-def test_a_code_sent_through_the_real_path_is_found_nowhere(client, ops_user, live_flower, live_worker):  # noqa: F811
+def test_a_code_sent_through_the_real_path_is_found_nowhere(client, ops_user, live_flower, live_worker):
     response = client.post("/api/sms/code/", json.dumps({"phone": PHONE}), content_type="application/json")
     assert response.status_code == 202
     code = cache.get(services._key("code", PHONE))

@@ -2,14 +2,16 @@
 
 Flower runs with `--url_prefix=ops/flower` and basic auth whose credentials only the portal holds; this
 proxy adds them after the portal's own permission check, so no request reaches Flower (its pages, static
-files, API, `/metrics` or `/healthcheck`) without `portal_ops.view_ops`. Only reads are forwarded: control goes
-through the portal's CSRF-protected, audited actions on the workers page (Flower's own control endpoints
-would otherwise be reachable with nothing but the proxy's credentials).
+files, API, `/metrics` or `/healthcheck`) without `portal_ops.view_ops`. Only reads are forwarded (GET and HEAD,
+and the one read Flower makes by POST, its task table, after the portal's CSRF check): control goes through the
+portal's CSRF-protected, audited actions on the workers page (Flower's own control endpoints would otherwise be
+reachable with nothing but the proxy's credentials).
 """
 
 import base64
 import hashlib
 import posixpath
+import secrets
 from urllib.parse import quote
 
 import httpx
@@ -17,12 +19,17 @@ from csp.constants import SELF
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
 CONNECT_TIMEOUT_S = 1.0  # Flower down must answer quickly with a message, not hang the page
 READ_TIMEOUT_S = 15.0
 READ_METHODS = ("GET", "HEAD")
+# Reads that Flower 2.2 makes by POST (its task table): let through with the portal's CSRF check; nothing else.
+POST_READ_PATHS = ("tasks/datatable",)
+FLOWER_XSRF_COOKIE = "_xsrf"  # Tornado's name, read by Flower's script
+PREFIX = "/ops/flower/"
 # Request headers passed to Flower; everything else (cookies, the portal's session) stays here.
 FORWARDED_REQUEST_HEADERS = (
     "accept",
@@ -139,24 +146,48 @@ def _unavailable(request, path: str, reason: str) -> HttpResponse:
     )
 
 
+def _refuse_control() -> HttpResponse:
+    response = JsonResponse(
+        {"detail": _("Flower is read-only through the portal: use the workers page's control actions.")},
+        status=405,
+    )
+    response["Allow"] = ", ".join(READ_METHODS)
+    return response
+
+
+def _check_csrf(request) -> HttpResponse | None:
+    """The portal's own CSRF check for a POST read. Flower's script sends the token it finds in the `_xsrf`
+    cookie as X-XSRFToken; the proxy sets that cookie to the portal's CSRF token (see `proxy`)."""
+    if "HTTP_X_XSRFTOKEN" in request.META:
+        request.META.setdefault(settings.CSRF_HEADER_NAME, request.META["HTTP_X_XSRFTOKEN"])
+    return CsrfViewMiddleware(lambda request: None).process_view(request, None, (), {})
+
+
 def proxy(request, path: str) -> HttpResponse:
     """Forward one read to Flower and stream its answer back."""
-    if request.method not in READ_METHODS:
-        response = JsonResponse(
-            {"detail": _("Flower is read-only through the portal: use the workers page's control actions.")},
-            status=405,
-        )
-        response["Allow"] = ", ".join(READ_METHODS)
-        return response
     try:
         path = normalise_path(path)
     except BadPath:
+        if request.method not in READ_METHODS and (refused := _check_csrf(request)) is not None:
+            return refused
         return JsonResponse({"detail": _("This path is not part of Flower.")}, status=400)
+    content, headers = None, upstream_headers(request)
+    if request.method not in READ_METHODS:
+        if (refused := _check_csrf(request)) is not None:
+            return refused
+        if request.method != "POST" or path not in POST_READ_PATHS:
+            return _refuse_control()
+        # Flower's own XSRF check wants a cookie and a header that agree: a fresh pair per request.
+        token = secrets.token_hex(16)
+        headers.update({"cookie": f"{FLOWER_XSRF_COOKIE}={token}", "x-xsrftoken": token})
+        headers["content-type"] = request.content_type or "application/x-www-form-urlencoded"
+        content = request.body
     upstream_request = client().build_request(
         request.method,
         upstream_url(path),
         params=list(_query(request)),
-        headers=upstream_headers(request),
+        headers=headers,
+        content=content,
     )
     try:
         upstream = client().send(upstream_request, stream=True)
@@ -176,6 +207,15 @@ def proxy(request, path: str) -> HttpResponse:
             response[name] = upstream.headers[name]
     if "location" in upstream.headers:
         response["Location"] = _rewrite_location(upstream.headers["location"])
+    if response.get("content-type", "").startswith("text/html"):
+        # Flower's script reads its XSRF token from this cookie: give it the portal's CSRF token instead.
+        response.set_cookie(
+            FLOWER_XSRF_COOKIE,
+            get_token(request),
+            path=PREFIX,
+            secure=settings.CSRF_COOKIE_SECURE,
+            samesite="Strict",
+        )
     return response
 
 

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from backoffice.accounts.decorators import staff_permission_required
@@ -20,6 +21,7 @@ VIEW = "portal_ops.view_ops"
 CONTROL = "portal_ops.control_workers"
 
 
+@csrf_exempt  # the proxy runs the CSRF check itself, accepting the token in Flower's header (flower._check_csrf)
 @csp_replace(flower.CONTENT_SECURITY_POLICY)  # Flower's pages, framed by the portal's own Flower page
 @xframe_options_sameorigin  # framed by the portal's own Flower page; every other page stays DENY
 @staff_permission_required(VIEW)

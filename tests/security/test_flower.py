@@ -24,15 +24,24 @@ BASE_DIR = Path(django_settings.BASE_DIR)
 pytestmark = pytest.mark.django_db
 
 
+class Recorder(list):
+    """The paths Flower was asked for; `.requests` holds the whole requests."""
+
+    def __init__(self):
+        super().__init__()
+        self.requests = []
+
+
 @pytest.fixture
 def fake_flower(settings, monkeypatch):
     """Flower replaced by an in-process transport that records every URL the proxy asks for."""
     settings.FLOWER_URL = "http://flower.test/ops/flower"
     settings.FLOWER_BASIC_AUTH = FLOWER_AUTH
-    seen = []
+    seen = Recorder()
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request.url.raw_path.decode())
+        seen.requests.append(request)
         headers = {"content-type": "text/html", "cache-control": "public, max-age=3600", "expires": "never"}
         return httpx.Response(200, headers=headers, content=b"flower page")
 
@@ -229,3 +238,91 @@ def test_flower_keeps_its_credential_out_of_argv_and_listens_only_on_a_private_s
     response = client.get("/ops/flower/api/workers")
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
+
+
+DATATABLE_FORM = "draw=1&start=0&length=15&order%5B0%5D%5Bcolumn%5D=0&order%5B0%5D%5Bdir%5D=desc"
+
+
+@pytest.fixture
+def csrf_client(ops_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(ops_user)
+    return client
+
+
+def _flower_token(client) -> str:
+    """The token Flower's script finds in its `_xsrf` cookie after loading one of its pages."""
+    page = client.get("/ops/flower/tasks")
+    assert page.status_code == 200
+    return page.cookies["_xsrf"].value
+
+
+def test_flowers_task_table_post_reaches_flower_with_the_portals_csrf_token(csrf_client, fake_flower):
+    token = _flower_token(csrf_client)
+
+    response = csrf_client.post(
+        "/ops/flower/tasks/datatable",
+        DATATABLE_FORM,
+        content_type="application/x-www-form-urlencoded",
+        HTTP_X_XSRFTOKEN=token,  # what Flower's script sends
+    )
+
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    assert fake_flower == ["/ops/flower/tasks", "/ops/flower/tasks/datatable"]
+    upstream = fake_flower.requests[-1]
+    assert (upstream.method, upstream.content.decode()) == ("POST", DATATABLE_FORM)
+    flower_cookie = upstream.headers["cookie"].removeprefix("_xsrf=")
+    assert flower_cookie == upstream.headers["x-xsrftoken"] != token  # Flower's own pair, not the portal's token
+    assert "sessionid" not in upstream.headers["cookie"]
+
+
+def test_flowers_task_table_post_without_the_csrf_token_is_refused(csrf_client, fake_flower):
+    _flower_token(csrf_client)
+
+    response = csrf_client.post(
+        "/ops/flower/tasks/datatable", DATATABLE_FORM, content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 403
+    assert fake_flower == ["/ops/flower/tasks"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ops/flower/api/worker/shutdown/w1@localhost",
+        "/ops/flower/api/task/revoke/t-1",
+        "/ops/flower/api/worker/pool/grow/w1@localhost",
+        "/ops/flower/tasks/datatable/../../api/worker/shutdown/w1",
+    ],
+)
+def test_every_other_post_is_refused_even_with_a_valid_token(csrf_client, fake_flower, path):
+    token = _flower_token(csrf_client)
+
+    response = csrf_client.post(path, HTTP_X_XSRFTOKEN=token)
+
+    assert response.status_code in (400, 405)
+    assert fake_flower == ["/ops/flower/tasks"]
+
+
+@pytest.mark.slow
+def test_flowers_tasks_tab_inside_the_portal_lists_tasks(live_server, live_worker, live_flower, ops_user, page):
+    from backoffice.tasks import ping_task
+    from tests.accounts.staff import PASSWORD
+    from tests.browser import admin_login
+
+    ping_task.delay("seen in the tasks tab").get(timeout=20)
+    failed = []
+    page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    admin_login(page, live_server.url, ops_user.username, PASSWORD)
+    page.goto(f"{live_server.url}/ops/monitor/")
+    frame = page.frame_locator("#flower-frame")
+    frame.locator(".navbar-toggler:visible, a.nav-link:visible").first.wait_for()
+    if frame.locator(".navbar-toggler").is_visible():  # the frame is narrower than Flower's breakpoint
+        frame.locator(".navbar-toggler").click()
+    frame.locator("a.nav-link", has_text="Tasks").click()
+
+    frame.locator("#tasks-table", has_text="backoffice.ping").wait_for(timeout=30_000)
+    assert failed == []

@@ -198,6 +198,7 @@ def flower(tmp_path: Path, port: int, basic_auth: str, **extra_env) -> Process:
             "--address=127.0.0.1",
             f"--port={port}",
             "--url_prefix=ops/flower",
+            "--read_only=True",
             "--persistent=False",
         ),
         log_path=tmp_path / "flower.log",

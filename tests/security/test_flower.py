@@ -326,3 +326,19 @@ def test_flowers_tasks_tab_inside_the_portal_lists_tasks(live_server, live_worke
 
     frame.locator("#tasks-table", has_text="backoffice.ping").wait_for(timeout=30_000)
     assert failed == []
+
+
+@pytest.mark.slow
+def test_flower_inside_the_portal_offers_no_control_buttons(live_server, live_worker, live_flower, ops_user, page):
+    from tests.accounts.staff import PASSWORD
+    from tests.browser import admin_login
+
+    admin_login(page, live_server.url, ops_user.username, PASSWORD)
+    page.goto(f"{live_server.url}/ops/monitor/")
+    page.locator("#flower-frame").evaluate(f"frame => frame.src = '/ops/flower/worker/{live_worker.hostname}'")
+    frame = page.frame_locator("#flower-frame")
+    frame.locator("#workername", has_text=live_worker.hostname).wait_for(timeout=30_000)
+
+    for control in ("#worker-group", "#worker-shutdown", "#worker-pool-grow", "#worker-pool-autoscale"):
+        assert frame.locator(control).count() == 0, control
+    assert frame.locator("button", has_text="Apply").count() == 0  # rate limits and timeouts

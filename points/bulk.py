@@ -1,42 +1,6 @@
-"""Set-based writes of the points tables, shared by the batch processing of events and by batch refunds.
-
-Lock order is the same everywhere, so two writers never deadlock: accounts by id first.
-"""
+"""Set-based writes of the points tables, shared by the batch processing of events and the ledger's append path."""
 
 from django.db import connection
-
-from points.models import Account
-
-LEDGER_FIELDS = (
-    "serial_number",
-    "account_id",
-    "amount",
-    "balance_before",
-    "balance_after",
-    "kind",
-    "order_number",
-    "idempotency_key",
-    "reason",
-    "language",
-    "country",
-    "location",
-    "created_by_id",
-    "created_at",
-    "rule_id",
-    "progress_id",
-    "source_id",
-    "reverses_id",
-)
-
-
-def accounts_lock_many(user_ids: list[int]) -> dict[int, Account]:
-    """The users' accounts locked for update in id order, created on demand; keyed by user id."""
-    existing = set(Account.objects.filter(user_id__in=user_ids).values_list("user_id", flat=True))
-    missing = [Account(user_id=user_id) for user_id in user_ids if user_id not in existing]
-    if missing:
-        Account.objects.bulk_create(missing, ignore_conflicts=True)
-    locked = Account.objects.select_for_update().filter(user_id__in=user_ids).order_by("pk")
-    return {account.user_id: account for account in locked.only("pk", "user_id", "balance")}
 
 
 def rows_insert(model, rows: list, attnames: tuple[str, ...]) -> None:
@@ -49,7 +13,17 @@ def rows_insert(model, rows: list, attnames: tuple[str, ...]) -> None:
     if not rows:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(rows)
+        model.objects.bulk_create(rows)  # sets the instances' ids, which the callers read
+        return
+    values_copy(model, attnames, [[getattr(row, name) for name in attnames] for row in rows])
+
+
+def values_copy(model, attnames: tuple[str, ...], values: list) -> None:
+    """rows_insert for rows given as value tuples in `attnames` order: no model instance per row on PostgreSQL."""
+    if not values:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(model(**dict(zip(attnames, row, strict=True))) for row in values)
         return
     meta = model._meta
     fields = [next(f for f in meta.concrete_fields if f.attname == name) for name in attnames]
@@ -58,8 +32,8 @@ def rows_insert(model, rows: list, attnames: tuple[str, ...]) -> None:
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {connection.ops.quote_name(meta.db_table)} ({columns}) FROM STDIN") as copy,
     ):
-        for row in rows:
-            copy.write_row([getattr(row, name) for name in attnames])
+        for row in values:
+            copy.write_row(row)
 
 
 def rows_update(model, rows: list, fields: list[str]) -> None:

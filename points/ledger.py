@@ -24,7 +24,7 @@ from typing import NamedTuple
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from points.bulk import values_copy
+from points.bulk import any_of, values_copy
 from points.models import Account, LedgerEntry
 
 # The columns an append writes, in the order the batch path streams them.
@@ -49,6 +49,7 @@ LEDGER_FIELDS = (
     "reverses_id",
 )
 LINK_FIELDS = ("created_by_id", "rule_id", "progress_id", "source_id", "reverses_id")
+KINDS = frozenset(LedgerEntry.Kind.values)
 
 
 class InsufficientPoints(Exception):
@@ -104,7 +105,9 @@ def accounts_lock(*, user_ids=(), account_ids=()) -> list[LockedAccount]:
     raises Account.DoesNotExist. Call inside a transaction.
     """
     user_ids, account_ids = set(user_ids), set(account_ids)
-    wanted = models.Q(user_id__in=user_ids) | models.Q(pk__in=account_ids)
+    wanted = models.Q(any_of(Account, "user_id", sorted(user_ids)))
+    if account_ids:
+        wanted |= models.Q(any_of(Account, "id", sorted(account_ids)))
     query = Account.objects.select_for_update().filter(wanted).order_by("pk").values_list("pk", "user_id", "balance")
     locked = [LockedAccount(*row) for row in query]
     missing = user_ids - {account.user_id for account in locked}
@@ -124,7 +127,7 @@ def _validated(append: Append) -> Append:
         raise ValueError("an idempotency key is required")
     if not isinstance(append.amount, int) or isinstance(append.amount, bool) or not append.amount:
         raise ValueError(f"a ledger entry moves a non-zero whole number of points, not {append.amount!r}")
-    if append.kind not in LedgerEntry.Kind.values:
+    if append.kind not in KINDS:
         raise ValueError(f"unknown ledger entry kind {append.kind!r}")
     unknown = set(append.links) - set(LINK_FIELDS)
     if unknown:
@@ -146,11 +149,10 @@ def _plan(appends: list[Append]) -> tuple[list[tuple], dict[int, int], dict[str,
     balances = {account.pk: account.balance for account in accounts}
     # Read after the locks: a concurrent append with one of these keys on these accounts has committed by now.
     keys = [a.idempotency_key for a in appends]
+    found = LedgerEntry.objects.filter(any_of(LedgerEntry, "idempotency_key", keys))
     first: dict[str, tuple] = {
         key: (account_id, amount, kind, pk)
-        for key, account_id, amount, kind, pk in LedgerEntry.objects.filter(idempotency_key__in=keys).values_list(
-            "idempotency_key", "account_id", "amount", "kind", "id"
-        )
+        for key, account_id, amount, kind, pk in found.values_list("idempotency_key", "account", "amount", "kind", "pk")
     }
     existing = {key: movement[3] for key, movement in first.items()}
     now = timezone.now()

@@ -393,8 +393,8 @@ def test_notices_go_to_the_buyers_email_and_phone(buyer, monkeypatch):
 
     ProductFactory(sku="A")
     queued = []
-    monkeypatch.setattr("orders.services.email_queue", lambda **kw: queued.append(("email", kw)))
-    monkeypatch.setattr("orders.services.sms_queue", lambda **kw: queued.append(("sms", kw)))
+    monkeypatch.setattr("orders.services.notify.email_queue", lambda **kw: queued.append(("email", kw)))
+    monkeypatch.setattr("orders.services.notify.sms_queue", lambda **kw: queued.append(("sms", kw)))
     with_phone = place(buyer, "A", phone="+15551234567")
     silent_user = UserFactory(email="")
     silent = place(silent_user, "A")

@@ -21,21 +21,26 @@ def rows_insert(model, rows: list, attnames: tuple[str, ...]) -> None:
 
 
 def values_copy(model, attnames: tuple[str, ...], values: list) -> None:
-    """rows_insert for rows given as value tuples in `attnames` order: no model instance per row on PostgreSQL."""
+    """rows_insert for rows given as value tuples in `attnames` order, written exactly as given (an
+    auto_now_add field keeps the value in the tuple): no model instance per row. COPY on PostgreSQL, one
+    executemany INSERT elsewhere."""
     if not values:
         return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(model(**dict(zip(attnames, row, strict=True))) for row in values)
-        return
     meta = model._meta
+    quote = connection.ops.quote_name
     fields = [next(f for f in meta.concrete_fields if f.attname == name) for name in attnames]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {connection.ops.quote_name(meta.db_table)} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in values:
-            copy.write_row(row)
+    columns = ", ".join(quote(field.column) for field in fields)
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            placeholders = ", ".join(["%s"] * len(fields))
+            cursor.executemany(
+                f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})",  # noqa: S608 (metadata)
+                [[f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)] for row in values],
+            )
+            return
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
 
 
 def rows_update(model, rows: list, fields: list[str]) -> None:

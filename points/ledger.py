@@ -1,8 +1,8 @@
 """The ledger's one append path and the one place that locks points accounts.
 
-Every balance change, single (an award through `ledger_append`, a redeem, a refund, a staff adjustment, a
-reversal) or batched (the awards of an event batch, the refunds of an order sweep), goes through
-`ledger_append_many`: a single append is a batch of one. One rule for all of them:
+Every balance change, single (`ledger_append`: a redeem, a refund, a staff adjustment, a reversal) or batched
+(`ledger_append_many`: the awards of an event batch, the refunds of an order sweep), goes through one writer,
+`_append`: a single append is a batch of one. One rule for all of them:
 
 - accounts are locked with `accounts_lock`, in id order, before any entry is written, so changes to one account
   are serialised, each entry's balance_before is the previous entry's balance_after, and two writers never
@@ -12,8 +12,9 @@ reversal) or batched (the awards of an event batch, the refunds of an order swee
   raises IdempotencyConflict, and nothing of the batch is written;
 - a debit the balance cannot cover raises InsufficientPoints, and nothing of the batch is written.
 
-Call inside a transaction when the append must commit or roll back with the caller's work (the functions open
-a savepoint-free `transaction.atomic()` of their own, which nests).
+Call inside a transaction when the append must commit or roll back with the caller's work: the functions open a
+`transaction.atomic()` of their own, which nests as a savepoint, so a refused append leaves the caller's
+transaction usable.
 """
 
 import secrets
@@ -222,20 +223,34 @@ def _balances_write(changed: dict[int, int]) -> None:
         )
 
 
+def _append(appends: list[Append], *, returning: bool) -> tuple[int, list[LedgerEntry], dict[str, int]]:
+    """The one writer of ledger entries: validate, plan the batch under the account locks, insert its new
+    entries, move the balances, in one transaction. Returns how many entries were new; with `returning`, also
+    those entries saved as model instances with their ids (without, they stream as value tuples, COPY on
+    PostgreSQL, and no model instance is made), and the id of the first entry of each key already used."""
+    appends = [_validated(append) for append in appends]
+    if not appends:
+        return 0, [], {}
+    with transaction.atomic():
+        rows, changed, existing = _plan(appends)
+        entries = []
+        if returning:
+            entries = [LedgerEntry(**dict(zip(LEDGER_FIELDS, row, strict=True))) for row in rows]
+            LedgerEntry.objects.bulk_create(entries)  # sets their ids (RETURNING on PostgreSQL and SQLite)
+        else:
+            values_copy(LedgerEntry, LEDGER_FIELDS, rows)
+        _balances_write(changed)
+    return len(rows), entries, existing
+
+
 def ledger_append_many(appends: list[Append]) -> int:
     """Append a batch of movements in one transaction; returns how many entries were new.
 
     Set-based: a batch costs a handful of statements whatever its size (lock, key check, one COPY or INSERT,
-    one UPDATE of the balances). The entries' ids are not read back; `ledger_append` returns its entry.
+    one UPDATE of the balances), and no model instance per entry.
     """
-    appends = [_validated(append) for append in appends]
-    if not appends:
-        return 0
-    with transaction.atomic():
-        rows, changed, _existing = _plan(appends)
-        values_copy(LedgerEntry, LEDGER_FIELDS, rows)
-        _balances_write(changed)
-    return len(rows)
+    appended, _entries, _existing = _append(appends, returning=False)
+    return appended
 
 
 def ledger_append(
@@ -254,7 +269,7 @@ def ledger_append(
     reverses: LedgerEntry | None = None,
     extra: dict | None = None,
 ) -> LedgerEntry:
-    """Append one entry and move the balance with it: `ledger_append_many` with a batch of one.
+    """Append one entry and move the balance with it: the batch path with a batch of one, returning its entry.
 
     The same idempotency key returns the entry it made the first time and changes nothing. A debit that the
     balance cannot cover raises InsufficientPoints. `extra` holds the entry's links to the rule, progress and
@@ -262,32 +277,23 @@ def ledger_append(
     """
     links = {}
     for name, value in (extra or {}).items():
-        model_field = LedgerEntry._meta.get_field(name)
-        links[model_field.attname] = value.pk if isinstance(value, models.Model) else value
+        links[LedgerEntry._meta.get_field(name).attname] = value.pk if isinstance(value, models.Model) else value
     if created_by is not None:
         links["created_by_id"] = created_by.pk
     if reverses is not None:
         links["reverses_id"] = reverses.pk
-    append = _validated(
-        Append(
-            amount=amount,
-            kind=kind,
-            idempotency_key=idempotency_key,
-            user_id=user_id,
-            account_id=account_id,
-            order_number=order_number,
-            reason=reason,
-            language=language,
-            country=country,
-            location=location,
-            links=links,
-        )
+    append = Append(
+        amount=amount,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        user_id=user_id,
+        account_id=account_id,
+        order_number=order_number,
+        reason=reason,
+        language=language,
+        country=country,
+        location=location,
+        links=links,
     )
-    with transaction.atomic():
-        rows, changed, existing = _plan([append])
-        if not rows:
-            return LedgerEntry.objects.get(pk=existing[idempotency_key])
-        entry = LedgerEntry(**dict(zip(LEDGER_FIELDS, rows[0], strict=True)))
-        entry.save(force_insert=True)
-        _balances_write(changed)
-    return entry
+    _appended, entries, existing = _append([append], returning=True)
+    return entries[0] if entries else LedgerEntry.objects.get(pk=existing[idempotency_key])

@@ -59,8 +59,12 @@ def event_capture(
     location: str = "",
     event_id: uuid.UUID | None = None,
 ) -> PendingEvent:
-    """Write the outbox row for one completed action and wake a worker once it is committed."""
-    with transaction.atomic():
+    """Write the outbox row for one completed action and wake a worker once it is committed.
+
+    Inside a caller's transaction (the capture middleware's, holding the business write) the row joins it, with no
+    savepoint of its own: if the insert fails, the whole transaction rolls back.
+    """
+    with transaction.atomic(savepoint=False):
         event = PendingEvent.objects.create(
             event_id=event_id or uuid.uuid4(),
             user_id=user_id,

@@ -14,13 +14,13 @@ The wake-up of a worker is sent after the commit and never holds the response (p
 
 import logging
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, transaction
 from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
 
 from points import matching
-from points.capture import event_capture
+from points.capture import event_build, events_capture
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class PointsCaptureMiddleware:
         if not _view_is_atomic(request):
             response = self.get_response(request)
             try:
-                _capture(request, user.pk, response, matches)
+                events_capture(events=_events(request, user.pk, response, matches))
             except DatabaseError:
                 logger.exception("points: event lost for user %s after a non-atomic view committed", user.pk)
             return response
@@ -58,8 +58,13 @@ class PointsCaptureMiddleware:
                 response = self.get_response(request)
                 if response.status_code >= 500:
                     transaction.set_rollback(True)
-                else:
-                    _capture(request, user.pk, response, matches)
+                    return response
+                events = _events(request, user.pk, response, matches)
+                if events and _transaction_started():
+                    events_capture(events=events)  # joins the business write, committed with it
+                    events = []
+            if events:  # the view ran no statement: nothing to join, the insert commits on its own
+                events_capture(events=events)
         except DatabaseError:
             logger.exception("points: could not record the event of user %s; the request is rolled back", user.pk)
             return JsonResponse(
@@ -68,6 +73,15 @@ class PointsCaptureMiddleware:
                 headers={"Retry-After": RETRY_AFTER_SECONDS},
             )
         return response
+
+
+def _transaction_started() -> bool:
+    """Whether the request's transaction has run a statement. PostgreSQL's starts at the first statement (psycopg
+    sends BEGIN lazily); elsewhere assume it has."""
+    raw = connection.connection
+    if connection.vendor != "postgresql" or raw is None:
+        return True
+    return raw.info.transaction_status.name != "IDLE"
 
 
 def _view_is_atomic(request) -> bool:
@@ -79,14 +93,17 @@ def _view_is_atomic(request) -> bool:
     return DEFAULT_DB_ALIAS not in getattr(view, "_non_atomic_requests", ())
 
 
-def _capture(request, user_id: int, response, matches) -> None:
-    for action, business_id in matches:
-        if action.succeeded(response):
-            event_capture(
-                user_id=user_id,
-                action_id=action.action_id,
-                business_id=business_id,
-                language=getattr(request, "LANGUAGE_CODE", "") or "",
-                country=request.META.get(COUNTRY_HEADER, ""),
-                location=request.path,
-            )
+def _events(request, user_id: int, response, matches) -> list:
+    """The outbox rows this response earns: one per matched action whose success condition holds."""
+    return [
+        event_build(
+            user_id=user_id,
+            action_id=action.action_id,
+            business_id=business_id,
+            language=getattr(request, "LANGUAGE_CODE", "") or "",
+            country=request.META.get(COUNTRY_HEADER, ""),
+            location=request.path,
+        )
+        for action, business_id in matches
+        if action.succeeded(response)
+    ]

@@ -107,3 +107,25 @@ def test_an_applied_event_still_counts_for_its_checkin(user_client, checkin_acti
     assert checkins_without_event() == []
     call_command("points_check_balances")
     assert "All points balances match" in capsys.readouterr().out
+
+
+def test_a_view_that_owns_a_durable_transaction_still_works_and_earns(client):
+    """Order services commit durably on their own: the orders views opt out of the request transaction."""
+    import json
+    from decimal import Decimal
+
+    from orders.models import Order
+    from tests.orders.factories import ProductFactory
+    from tests.points.factories import ActionFactory
+
+    ActionFactory(code="order", method="POST", path_pattern=r"^/api/orders/$")
+    ProductFactory(sku="COURSE", price=Decimal("30.00"), capacity=30)
+    client.force_login(UserFactory())
+
+    response = client.post(
+        "/api/orders/", data=json.dumps({"lines": [{"sku": "COURSE", "quantity": 1}]}), content_type="application/json"
+    )
+
+    assert response.status_code == 201
+    assert Order.objects.count() == 1
+    assert PendingEvent.objects.count() == 1

@@ -10,8 +10,9 @@ them; it shares the 2 cores, so the figures compare variants, they are not capac
 - drain/s: a prefork -c 2 worker (as deploy/Procfile) applying that backlog, first to last applied event.
 - the same two for the naive pattern (its backlog is the Redis queue; each task stores a result row).
 - added latency: p50/p99 of matching (and non-matching) requests minus the same requests on the server
-  without the middleware, rounds alternated. The bench view reads request.user, as an endpoint that earns
-  points does, so the session and user lookups are paid by every variant and not counted as capture cost.
+  without the middleware, variants interleaved request by request. The bench view reads request.user, as an
+  endpoint that earns points does, so the session and user lookups are paid by every variant and not counted
+  as capture cost.
 - the same added latency of the naive pattern, and ours as a fraction of it (goal: <= 0.5).
 - non-matching overhead: requests/s of a non-matching path with the points middleware against without it.
 
@@ -241,6 +242,18 @@ def _latencies(port: int, cookie: str, prefix: str, count: int) -> list[float]:
     return [client.get(f"{prefix}{i}/") for i in range(count)]
 
 
+def _interleaved(targets: dict[str, tuple[int, str]], cookie: str, count: int) -> dict[str, list[float]]:
+    """`count` requests to each target (name: (port, path prefix)), one keep-alive connection each, taken in turn
+    request by request (the order rotating), so that the drift of a shared machine hits every variant alike."""
+    clients = {name: Client(port, cookie) for name, (port, _prefix) in targets.items()}
+    names = list(targets)
+    out = {name: [] for name in names}
+    for i in range(count):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            out[name].append(clients[name].get(f"{targets[name][1]}{i}/"))
+    return out
+
+
 def _burst(port: int, cookies: list[str], prefix: str, *, total: int | None = None, seconds: float | None = None):
     """CLIENT_THREADS clients; either `total` requests in all, or as many as fit in `seconds`.
 
@@ -393,11 +406,15 @@ def main() -> None:
             latency = {key: [] for key in ("plain_hit", "points_hit", "naive_hit", "plain_other", "points_other")}
             rps = {"plain": [], "points": []}
             for _ in range(ROUNDS):  # variants alternated, so drift on a noisy machine hits them alike
-                latency["plain_hit"] += _latencies(port["plain"], cookies[1], "/bench/hit/", LATENCY_REQUESTS)
-                latency["points_hit"] += _latencies(port["points"], cookies[1], "/bench/hit/", LATENCY_REQUESTS)
-                latency["naive_hit"] += _latencies(port["naive"], cookies[1], "/bench/naive/", LATENCY_REQUESTS)
-                latency["plain_other"] += _latencies(port["plain"], cookies[1], "/bench/other/", LATENCY_REQUESTS)
-                latency["points_other"] += _latencies(port["points"], cookies[1], "/bench/other/", LATENCY_REQUESTS)
+                targets = {
+                    "plain_hit": (port["plain"], "/bench/hit/"),
+                    "points_hit": (port["points"], "/bench/hit/"),
+                    "naive_hit": (port["naive"], "/bench/naive/"),
+                    "plain_other": (port["plain"], "/bench/other/"),
+                    "points_other": (port["points"], "/bench/other/"),
+                }
+                for key, values in _interleaved(targets, cookies[1], LATENCY_REQUESTS).items():
+                    latency[key] += values
                 for name in ("plain", "points"):
                     count, _failed, seconds = _burst(port[name], cookies, "/bench/other/", seconds=THROUGHPUT_SECONDS)
                     rps[name].append(count / seconds)

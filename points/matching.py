@@ -14,6 +14,7 @@ several per worker) cannot pull it from under a request.
 """
 
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from types import MappingProxyType
 import re2
 
 from points.capture import broker_available, broker_failed, redis_client
+
+logger = logging.getLogger(__name__)
 
 VERSION_KEY = "points:actions:version"
 REFRESH_SECONDS = 2.0  # how stale the compiled actions may be after a staff edit
@@ -164,8 +167,9 @@ class ActionIndex:
         for action in Action.objects.filter(status=Status.ACTIVE).order_by("pk"):
             try:
                 compiled = compile_action(action)
-            except PatternError:
-                continue  # validated on save; a pattern broken in the database must not break requests
+            except PatternError as exc:  # saved before RE2, or behind the form's back: must not break requests
+                logger.warning("points: task %s matches nothing until its pattern is fixed (%s)", action.code, exc)
+                continue
             by_method.setdefault(action.method, []).append(compiled)
         return MappingProxyType({method: tuple(actions) for method, actions in by_method.items()})
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from import_export.admin import ExportMixin, ImportExportMixin
 
+from backoffice.extension_point import ExportAdminMixin
 from points import matching
 from points.forms import AdjustmentForm, ReversalForm, SimulationForm, UrlTestForm
 from points.models import (
@@ -158,7 +159,7 @@ class ActionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Rule)
-class RuleAdmin(ImportExportMixin, admin.ModelAdmin):
+class RuleAdmin(ExportAdminMixin, ImportExportMixin, admin.ModelAdmin):
     resource_classes = [RuleResource]
     list_display = (
         "name",
@@ -312,7 +313,7 @@ class AccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ExportMixin, ReadOnlyAdmin):
+class LedgerEntryAdmin(ExportAdminMixin, ExportMixin, ReadOnlyAdmin):
     resource_classes = [LedgerEntryResource]
     list_display = (
         "serial_number",

@@ -14,12 +14,15 @@ them; it shares the 2 cores, so the figures compare variants, they are not capac
   endpoint that earns points does, so the session and user lookups are paid by every variant and not counted
   as capture cost.
 - the same added latency of the naive pattern, and ours as a fraction of it (goal: <= 0.5).
+- one commit: p50/p99 of one small INSERT committed on its own from the bench process, the floor of any capture
+  that is durable before the response leaves (what a loaded machine's fsync costs at that moment).
 - non-matching overhead: requests/s of a non-matching path with the points middleware against without it.
 
 Figures: points.drain_per_s, points.naive_drain_per_s, points.drain_vs_naive, points.captured_per_s,
 points.naive_captured_per_s, points.nonmatching_overhead_pct, points.matching_p50_added_ms,
 points.matching_p99_added_ms, points.naive_matching_p50_added_ms, points.naive_matching_p99_added_ms,
-points.matching_p50_vs_naive, points.matching_p99_vs_naive, points.nonmatching_p99_added_ms.
+points.matching_p50_vs_naive, points.matching_p99_vs_naive, points.one_commit_p50_ms, points.one_commit_p99_ms,
+points.nonmatching_p99_added_ms.
 """
 
 import contextlib
@@ -353,6 +356,22 @@ def _middleware_cost_us(calls: int = 200_000) -> float:
     return (best["wrapped"] - best["bare"]) * 1e6
 
 
+def _one_commit_ms(count: int) -> list[float]:
+    """The floor of any durable capture, from this process: one small outbox INSERT committed on its own."""
+    from django.utils import timezone
+
+    from points.models import PendingEvent
+
+    seconds = []
+    for _ in range(count):
+        event = PendingEvent(event_id=uuid.uuid4(), user_id=0, action_id=0, occurred_at=timezone.now())
+        started = time.perf_counter()
+        event.save(force_insert=True)
+        seconds.append(time.perf_counter() - started)
+    PendingEvent.objects.filter(action_id=0).delete()
+    return seconds
+
+
 def _wait(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -419,6 +438,8 @@ def main() -> None:
                     count, _failed, seconds = _burst(port[name], cookies, "/bench/other/", seconds=THROUGHPUT_SECONDS)
                     rps[name].append(count / seconds)
 
+            one_commit = _one_commit_ms(LATENCY_REQUESTS)  # no worker runs yet: these rows are removed unseen
+
             # Empty the queues before the timed runs: drop the naive tasks of the latency rounds, and apply
             # the events they captured into the outbox (untimed).
             app.control.purge()
@@ -484,6 +505,8 @@ def main() -> None:
     figure("points.matching_p99_added_ms", added["matching_p99"], "ms")
     figure("points.naive_matching_p50_added_ms", added["naive_p50"], "ms")
     figure("points.naive_matching_p99_added_ms", added["naive_p99"], "ms")
+    figure("points.one_commit_p50_ms", _pct(one_commit, 50) * ms, "ms")
+    figure("points.one_commit_p99_ms", _pct(one_commit, 99) * ms, "ms")
     for q in ("p50", "p99"):  # a ratio to a cost lost in the noise (<= 0) says nothing: nan
         naive = added[f"naive_{q}"]
         figure(f"points.matching_{q}_vs_naive", added[f"matching_{q}"] / naive if naive > 0 else float("nan"), "x")

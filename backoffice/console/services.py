@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -19,7 +20,7 @@ from kombu.exceptions import KombuError, OperationalError
 
 from backoffice.celery import app as celery_app
 from backoffice.console.models import TaskRun
-from backoffice.schedules.validation import registered_tasks, validate_task_call
+from backoffice.task_registry import staff_task, validate_queue, validate_task_call
 
 ETA_PAST_TOLERANCE = timedelta(minutes=1)  # a form filled a moment ago still means "now"
 RETRYABLE_STATES = ("FAILURE", "REVOKED")
@@ -46,6 +47,7 @@ def task_run(
     kwargs: dict | None = None,
     countdown: float | None = None,
     eta: datetime | None = None,
+    queue: str | None = None,
     source: str = TaskRun.Source.CONSOLE,
     periodic_task_name: str | None = None,
     retry_of: str | None = None,
@@ -54,6 +56,7 @@ def task_run(
     """Validate, record who started what, then publish. Raises ValidationError on bad input or broker."""
     args, kwargs = list(args or []), dict(kwargs or {})
     validate_task_call(task_name, args, kwargs)
+    validate_queue(queue)
     now = now or timezone.now()
     if countdown is not None:
         if countdown < 0:
@@ -81,7 +84,9 @@ def task_run(
     # Published after the commit: a worker never sees a task whose record could still roll back.
     headers = {"periodic_task_name": periodic_task_name} if periodic_task_name else {}
     try:
-        registered_tasks()[task_name].apply_async(args, kwargs, task_id=run.task_id, eta=eta, headers=headers)
+        staff_task(task_name).apply_async(
+            args, kwargs, task_id=run.task_id, eta=eta, headers=headers, **({"queue": queue} if queue else {})
+        )
     except (KombuError, OperationalError, OSError) as exc:
         TaskRun.objects.filter(pk=run.pk).delete()
         raise ValidationError(
@@ -91,9 +96,19 @@ def task_run(
 
 
 def _log_on_task(*, user, task_id: str, message: str) -> None:
+    """Log on the task's run or stored result; an id the portal has no record of is logged all the same."""
     target = TaskRun.objects.filter(task_id=task_id).first() or TaskResult.objects.filter(task_id=task_id).first()
     if target is not None:
         LogEntry.objects.log_actions(user.pk, [target], CHANGE, change_message=message, single_object=True)
+        return
+    LogEntry.objects.create(
+        user=user,
+        content_type=ContentType.objects.get_for_model(TaskRun),
+        object_id=task_id,
+        object_repr=(_("unknown task [%(id)s]") % {"id": task_id})[:200],
+        action_flag=CHANGE,
+        change_message=message,
+    )
 
 
 @transaction.atomic

@@ -120,10 +120,11 @@ def _run_forget(*, task_id: str) -> None:
 def _log_on_task(*, user, task_id: str, message: str) -> None:
     """On the portal's record of the task; a task id it has no record of is audited all the same."""
     known = TaskRun.objects.filter(task_id=task_id).first() or TaskResult.objects.filter(task_id=task_id).first()
+    unknown = (ContentType.objects.get_for_model(TaskRun), task_id, _("unknown task [%(id)s]") % {"id": task_id})
     audit_record(
         actor=user,
         objects=[known] if known is not None else (),
-        target=None if known is not None else (ContentType.objects.get_for_model(TaskResult), task_id, task_id),
+        target=None if known is not None else unknown,
         message=message,
         params={"id": task_id},
     )

@@ -214,7 +214,7 @@ def balances_fix(*, account_ids: list[int], actor) -> int:
             Account.objects.filter(pk=account.pk).update(balance=total, updated_at=timezone.now())
             audit_record(
                 actor=actor,
-                objects=[account],
+                objects=[Account.objects.select_related("user").get(pk=account.pk)],  # the locked row's model
                 message=gettext_noop("Balance repaired from %(before)d to %(after)d, the sum of its ledger."),
                 params={"before": account.balance, "after": total},
             )

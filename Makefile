@@ -7,17 +7,38 @@ PORT ?= 8000
 # The embedded Redis runs only when no REDIS_URL is configured (environment or .env).
 PROCESSES = web worker beat flower$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
 
-.PHONY: screenshots setup run demo test test-fast lint bench install browser clean
+.PHONY: screenshots setup run demo test test-fast lint bench install lock lock-upgrade browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet '.[test]'
+# Installs exactly the pinned, hash-checked versions in requirements-test.lock (requirements.lock is the runtime
+# subset that deploy/Dockerfile installs). lockcheck fails first when pyproject.toml lists something the locks lack.
+$(VENV)/.installed: requirements.lock requirements-test.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python deploy/lockcheck.py
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements-test.lock
 	touch $@
 
 install: $(VENV)/.installed
+
+# Refresh the locks after editing dependencies in pyproject.toml: keeps every pin that still fits and resolves only
+# what changed (`make lock-upgrade` moves everything to the newest allowed). pip-tools runs from a venv of its own so
+# its dependencies never leak into .venv. Commit both files.
+LOCK_VENV := .venv-lock
+PIP_COMPILE = $(LOCK_VENV)/bin/pip-compile --quiet --allow-unsafe --generate-hashes --strip-extras \
+  --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+$(LOCK_VENV)/bin/pip-compile:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet 'pip-tools>=7.4,<8'
+
+lock: | $(LOCK_VENV)/bin/pip-compile
+	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra test --constraint requirements.lock --output-file requirements-test.lock pyproject.toml
+	$(LOCK_VENV)/bin/python deploy/lockcheck.py
+
+lock-upgrade:
+	$(MAKE) lock LOCK_ARGS=--upgrade
 
 .env:
 	$(BIN)/python -m backoffice.envfile > .env
@@ -68,4 +89,4 @@ bench: install
 	$(BIN)/python -m bench $(if $(ONLY),--only $(ONLY),)
 
 clean:
-	rm -rf $(VENV) var staticfiles
+	rm -rf $(VENV) $(LOCK_VENV) var staticfiles

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 # The embedded Redis runs only when no REDIS_URL is configured (environment or .env).
-PROCESSES = web worker beat flower$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
+PROCESSES = web worker worker_long beat flower$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
 
 .PHONY: screenshots setup run demo test test-fast lint bench install lock lock-upgrade browser clean
 
@@ -53,13 +53,18 @@ setup: install .env
 	      "or DJANGO_SUPERUSER_PASSWORD; reset with: $(BIN)/python manage.py changepassword admin)"
 	@echo "Flower inside the portal: http://127.0.0.1:$(PORT)/ops/flower/   Health: http://127.0.0.1:$(PORT)/healthz"
 
-run: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start --procfile deploy/Procfile --app-root . --port $(PORT) \
+# honcho ends everything when one process exits; deploy/keepalive.py restarts the one that died instead, saying
+# which and why, so the others stay up. var/Procfile.run is deploy/Procfile with each line wrapped.
+var/Procfile.run: deploy/Procfile deploy/keepalive.py
+	mkdir -p var && $(PYTHON) deploy/keepalive.py --emit deploy/Procfile > $@
+
+run: setup var/Procfile.run
+	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start --procfile var/Procfile.run --app-root . --port $(PORT) \
 	  $(PROCESSES)
 
 # make run plus demo customers driving the real endpoints (check-ins, orders paid or left to expire).
-demo: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(PORT) exec $(BIN)/honcho start --procfile deploy/Procfile --app-root . \
+demo: setup var/Procfile.run
+	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(PORT) exec $(BIN)/honcho start --procfile var/Procfile.run --app-root . \
 	  --port $(PORT) $(PROCESSES) traffic
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).

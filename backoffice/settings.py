@@ -172,9 +172,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Each queue on its own direct exchange and routing key, so a route by queue name lands in that queue.
-CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in ("default", "points", "orders")]
-CELERY_TASK_ROUTES = {"points.*": {"queue": "points"}, "orders.*": {"queue": "orders"}}
+# Two queue sets, each served by its own worker (deploy/Procfile): fast work on default, points and orders; long
+# work (exports, reports: minutes to hours each) on exports and reports, so it never holds up points, orders or
+# notifications. Each queue on its own direct exchange and routing key, so a route by queue name lands in it.
+FAST_QUEUES = ("default", "points", "orders")
+LONG_QUEUES = ("exports", "reports")
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in FAST_QUEUES + LONG_QUEUES]
+CELERY_TASK_ROUTES = {
+    "points.*": {"queue": "points"},
+    "orders.*": {"queue": "orders"},
+    "exports.run": {"queue": "exports"},  # the job itself; its e-mail and the file expiry are quick (default)
+    "reports.*": {"queue": "reports"},
+}
+# A worker that lost the broker retries at most this far apart (Celery's own back-off grows 2, 4, 6 ... 30 s, so a
+# 10-s Redis outage cost ~12 s more of waiting): see backoffice/celery_worker.py.
+CELERY_WORKER_CONSUMER = "backoffice.celery_worker:Consumer"
+BROKER_RECONNECT_MAX_INTERVAL_SECONDS = env.float("BROKER_RECONNECT_MAX_INTERVAL_SECONDS", default=1.0)
 CELERY_BEAT_SCHEDULER = "backoffice.schedules.scheduler:PortalScheduler"
 CELERY_TIMEZONE = "UTC"  # schedules run in UTC internally; pages show TIME_ZONE
 

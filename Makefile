@@ -7,7 +7,7 @@ PORT ?= 8000
 # The embedded Redis runs only when no REDIS_URL is configured (environment or .env).
 PROCESSES = web worker worker_long beat flower$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
 
-.PHONY: screenshots setup run demo test test-fast lint bench install lock lock-upgrade browser clean
+.PHONY: screenshots setup run demo test test-fast lint bench install lock lock-upgrade prod-smoke browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +89,12 @@ screenshots: install browser
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The production shape for real: nginx (deploy/nginx.conf), TLS, gunicorn, a worker per queue set, beat, Flower,
+# DEBUG=0, PostgreSQL through PgBouncer (transaction pooling), Redis; driven over HTTPS, then stopped. Needs
+# DATABASE_URL (PostgreSQL); installs Debian's nginx and pgbouncer when missing. tests/deploy runs it too.
+prod-smoke: install
+	$(BIN)/python deploy/prod_smoke.py
 
 bench: install
 	$(BIN)/python -m bench $(if $(ONLY),--only $(ONLY),)

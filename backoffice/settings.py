@@ -110,6 +110,10 @@ AUTH_PASSWORD_VALIDATORS = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)  # workers keep their connection
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind PgBouncer in transaction pooling mode (deploy/README.md) a server-side cursor could outlive the server
+# connection it was opened on: Django's documented setting for that case.
+# https://docs.djangoproject.com/en/5.2/ref/databases/#transaction-pooling-server-side-cursors
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN, so concurrent writers
     # wait (up to `timeout` seconds) instead of failing with "database is locked" on lock upgrade.
@@ -259,7 +263,7 @@ SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
 # ---------------------------------------------------------------------------------------------------------
 # Portal
 # ---------------------------------------------------------------------------------------------------------
-ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
+ORDER_PAYMENT_TIMEOUT_MINUTES = env.float("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)  # 0.1: 6 s (smoke)
 PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="dev-payment-secret" if DEBUG else "")
 FLOWER_URL = env.str("FLOWER_URL", default="http://127.0.0.1:5555/ops/flower")
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # user:password that only the portal knows

@@ -26,6 +26,8 @@ DEBUG = env.bool("DEBUG", default=True)
 
 _DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 - refused when DEBUG is off
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
+# Rotation: the previous key(s) here keep existing sessions and signed links valid (deploy/README.md).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 
 if not DEBUG:

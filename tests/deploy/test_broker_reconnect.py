@@ -47,7 +47,7 @@ def test_a_worker_serves_again_within_seconds_once_the_broker_returns(tmp_path):
         log_path=tmp_path / "worker.log",
         extra_env={"REDIS_URL": url},
     ).start()
-    client = Celery(broker=url)
+    client = Celery(broker=url, set_as_current=False)  # the suite's own app stays current for later tests
     try:
         processes.wait_for(lambda: "ready." in worker.log(), timeout=30, message="the worker to be ready")
 

@@ -149,7 +149,10 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"  # sessions survive a Red
 # ---------------------------------------------------------------------------------------------------------
 # Celery: https://docs.celeryq.dev/en/stable/userguide/configuration.html
 # ---------------------------------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL
+# The broker is Redis unless CELERY_BROKER_URL names RabbitMQ (amqp://); Redis stays the cache and the lock store
+# either way. deploy/README.md says when to choose which.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
+BROKER_IS_AMQP = CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
 CELERY_RESULT_BACKEND = "django-db"  # django-celery-results: results are rows the portal can query
 CELERY_RESULT_EXTENDED = True  # store task name, args, kwargs, worker and periodic task name
 CELERY_RESULT_EXPIRES = None  # retention is ours (backoffice.results), batched, per task name
@@ -176,6 +179,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
     "max_retries": 1,  # a publish retries once, then raises: callers that must not lose work use an outbox
 }
+if BROKER_IS_AMQP:
+    # RabbitMQ: a publish returns once the broker has the message (publisher confirms), and the queues are quorum
+    # queues (replicated, durable). https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/rabbitmq.html
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True, "max_retries": 1}
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+    CELERY_WORKER_DETECT_QUORUM_QUEUES = True  # quorum queues have no global QoS: Celery uses per-consumer prefetch
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Two queue sets, each served by its own worker (deploy/Procfile): fast work on default, points and orders; long
@@ -183,7 +193,14 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # notifications. Each queue on its own direct exchange and routing key, so a route by queue name lands in it.
 FAST_QUEUES = ("default", "points", "orders")
 LONG_QUEUES = ("exports", "reports")
-CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in FAST_QUEUES + LONG_QUEUES]
+# On RabbitMQ: quorum queues, on topic exchanges, because ETA tasks (an order's payment deadline) then travel by
+# Celery's native delayed delivery, which binds each queue's exchange and cannot use a direct one.
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name, type="topic"), routing_key=name, queue_arguments={"x-queue-type": "quorum"})
+    if BROKER_IS_AMQP
+    else Queue(name, Exchange(name), routing_key=name)
+    for name in FAST_QUEUES + LONG_QUEUES
+]
 CELERY_TASK_ROUTES = {
     "points.*": {"queue": "points"},
     "orders.*": {"queue": "orders"},

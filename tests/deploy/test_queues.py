@@ -74,3 +74,42 @@ def test_the_outbox_relay_stores_no_result_while_other_tasks_keep_theirs(monkeyp
     assert TaskResult.objects.count() == 0
     ping_task.apply()
     assert TaskResult.objects.count() == 1  # so the check above could have seen a row
+
+
+def _settings_with(env: dict) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import json, backoffice.settings as s; print(json.dumps({'amqp': s.BROKER_IS_AMQP, "
+        "'options': s.CELERY_BROKER_TRANSPORT_OPTIONS, 'queues': [(q.name, q.exchange.type, q.queue_arguments) "
+        "for q in s.CELERY_TASK_QUEUES], 'cache': s.CACHES['default']['LOCATION'], 'broker': s.CELERY_BROKER_URL}))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "ENV_FILE": "/dev/null", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(run.stdout)
+
+
+def test_rabbitmq_as_broker_means_quorum_queues_and_publisher_confirms_with_redis_still_the_cache():
+    found = _settings_with({"CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/bo", "REDIS_URL": "redis://r:1/2"})
+
+    assert found["amqp"] is True and found["broker"].startswith("amqp://")
+    assert found["options"]["confirm_publish"] is True
+    assert {name for name, _, _ in found["queues"]} == FAST | LONG
+    assert all(kind == "topic" and args == {"x-queue-type": "quorum"} for _, kind, args in found["queues"])
+    assert found["cache"] == "redis://r:1/2"
+
+
+def test_without_a_broker_url_redis_is_the_broker():
+    found = _settings_with({"CELERY_BROKER_URL": "", "REDIS_URL": "redis://r:1/2"})
+
+    assert found["amqp"] is False and found["broker"] == "redis://r:1/2"
+    assert all(kind == "direct" and not args for _, kind, args in found["queues"])

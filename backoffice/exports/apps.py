@@ -9,7 +9,3 @@ class ExportsConfig(AppConfig):
 
     def ready(self):
         from backoffice.exports import checks  # noqa: F401 - registers the system check
-        from backoffice.exports.admin import install_background_export_buttons, install_import_export_guards
-
-        install_background_export_buttons()
-        install_import_export_guards()

@@ -7,4 +7,4 @@ from celery import shared_task
 def dashboard_refresh_task() -> dict:
     from backoffice.ops.services import dashboard_refresh
 
-    return dashboard_refresh()
+    return dashboard_refresh(due_only=True)

@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import GroupResult, TaskResult
 
+from backoffice.extension_point import ExportAdminMixin
 from backoffice.schedules.validation import registered_tasks
 
 for model in (TaskResult, GroupResult):
@@ -102,7 +103,7 @@ class ScheduleFilter(admin.SimpleListFilter):
 
 
 @admin.register(TaskResult)
-class TaskResultAdmin(admin.ModelAdmin):
+class TaskResultAdmin(ExportAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/results/taskresult_change_list.html"
     list_display = ("task_id", "task_name", "periodic_task_name", "status_link", "worker", "date_done")
     list_filter = (StatusFilter, TaskNameFilter, ScheduleFilter)

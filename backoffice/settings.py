@@ -193,13 +193,16 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # notifications. Each queue on its own direct exchange and routing key, so a route by queue name lands in it.
 FAST_QUEUES = ("default", "points", "orders")
 LONG_QUEUES = ("exports", "reports")
+# The queues the workers of this deployment consume, both sets together (deploy/Procfile's --queues): the console
+# and schedules accept only these, since a message sent to a queue no worker reads waits in the broker forever.
+WORKER_QUEUES = env.list("WORKER_QUEUES", default=[*FAST_QUEUES, *LONG_QUEUES])
 # On RabbitMQ: quorum queues, on topic exchanges, because ETA tasks (an order's payment deadline) then travel by
 # Celery's native delayed delivery, which binds each queue's exchange and cannot use a direct one.
 CELERY_TASK_QUEUES = [
     Queue(name, Exchange(name, type="topic"), routing_key=name, queue_arguments={"x-queue-type": "quorum"})
     if BROKER_IS_AMQP
     else Queue(name, Exchange(name), routing_key=name)
-    for name in FAST_QUEUES + LONG_QUEUES
+    for name in WORKER_QUEUES
 ]
 CELERY_TASK_ROUTES = {
     "points.*": {"queue": "points"},

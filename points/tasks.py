@@ -34,7 +34,7 @@ def events_process_batch_task(limit: int | None = None) -> int:
 
 
 # Every 5 s: a stored result per run would be ~17,000 rows a day saying "0". Beat records each run's time itself.
-@shared_task(name="points.outbox_relay", ignore_result=True)
+@shared_task(name="points.outbox_relay", ignore_result=True, staff_runnable=True)
 def outbox_relay_task() -> int:
     """Publish batch tasks for captured events whose own task never came (broker down, worker killed)."""
     from points.capture import outbox_relay
@@ -42,7 +42,7 @@ def outbox_relay_task() -> int:
     return outbox_relay(older_than_seconds=RELAY_AGE_SECONDS, max_tasks=RELAY_MAX_TASKS)
 
 
-@shared_task(name="points.check_balances")
+@shared_task(name="points.check_balances", staff_runnable=True)
 def balances_check_task() -> int:
     """Nightly reconciliation: the number of accounts whose balance differs from their ledger (logged)."""
     import logging

@@ -23,7 +23,7 @@ from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import GroupResult, TaskResult
 
 from backoffice.extension_point import ExportAdminMixin
-from backoffice.schedules.validation import registered_tasks
+from backoffice.task_registry import all_tasks
 
 for model in (TaskResult, GroupResult):
     if admin.site.is_registered(model):
@@ -78,7 +78,7 @@ class TaskNameFilter(admin.SimpleListFilter):
     parameter_name = "task_name"
 
     def lookups(self, request, model_admin):
-        return [(name, name) for name in registered_tasks()]
+        return [(name, name) for name in all_tasks()]
 
     def queryset(self, request, queryset):
         return queryset.filter(task_name=self.value()) if self.value() else queryset

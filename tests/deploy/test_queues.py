@@ -55,7 +55,7 @@ def test_every_deploy_shape_runs_the_same_split(path):
 def test_the_systemd_queue_sets_match():
     systemd = ROOT / "deploy" / "systemd"
     sets = {
-        path.stem: set(re.search(r"^WORKER_QUEUES=(\S+)$", path.read_text(), re.MULTILINE).group(1).split(","))
+        path.stem: set(re.search(r"^CONSUME_QUEUES=(\S+)$", path.read_text(), re.MULTILINE).group(1).split(","))
         for path in systemd.glob("worker-*.env")
     }
     assert sets == {"worker-fast": FAST, "worker-long": LONG}

@@ -54,19 +54,21 @@ setup: install .env
 	      "or DJANGO_SUPERUSER_PASSWORD; reset with: $(BIN)/python manage.py changepassword admin)"
 	@echo "Flower inside the portal: http://127.0.0.1:$(PORT)/ops/flower/   Health: http://127.0.0.1:$(PORT)/healthz"
 
-# honcho ends everything when one process exits; deploy/keepalive.py restarts the one that died instead, saying
+# honcho would load .env on top of the environment; envfile --exec loads it beneath, so the real environment wins.
+# honcho also ends everything when one process exits; deploy/keepalive.py restarts the one that died instead, saying
 # which and why, so the others stay up. var/Procfile.run is deploy/Procfile with each line wrapped.
+HONCHO = PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python -m backoffice.envfile --exec $(BIN)/honcho start \
+	  --env /dev/null --procfile var/Procfile.run --app-root . --port $(PORT)
+
 var/Procfile.run: deploy/Procfile deploy/keepalive.py
 	mkdir -p var && $(PYTHON) deploy/keepalive.py --emit deploy/Procfile > $@
 
 run: setup var/Procfile.run
-	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start --procfile var/Procfile.run --app-root . --port $(PORT) \
-	  $(PROCESSES)
+	$(HONCHO) $(PROCESSES)
 
 # make run plus demo customers driving the real endpoints (check-ins, orders paid or left to expire).
 demo: setup var/Procfile.run
-	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(PORT) exec $(BIN)/honcho start --procfile var/Procfile.run --app-root . \
-	  --port $(PORT) $(PROCESSES) traffic
+	WEB_PORT=$(PORT) $(HONCHO) $(PROCESSES) traffic
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 browser:

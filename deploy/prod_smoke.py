@@ -506,7 +506,8 @@ def main() -> int:
 
         lines = procfile_lines()
         for name in PROCESSES:
-            stack.start(name, ["/bin/sh", "-c", f"exec {lines[name]}"], env=env)  # the line as shipped
+            line = lines[name]  # as shipped; exec'd, so the program itself gets the stop signal and reports its exit
+            stack.start(name, ["/bin/sh", "-c", line if " exec " in f" {line}" else f"exec {line}"], env=env)
         stack.start("nginx", nginx, env=env)
 
         drive(stack=stack, env=env, ports=ports, cert=cert, password=password)

@@ -454,6 +454,7 @@ def main() -> int:
         "WEB_BIND": "127.0.0.1",
         "WEB_WORKERS": "2",
         "WORKER_CONCURRENCY": "2",
+        "HEALTH_EXPECTED_WORKERS": "2",  # the fast and the long worker
         "LONG_WORKER_CONCURRENCY": "1",
         "FLOWER_PORT": str(ports["flower"]),
         "FLOWER_URL": f"http://127.0.0.1:{ports['flower']}/ops/flower",

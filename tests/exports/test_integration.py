@@ -20,7 +20,11 @@ RATE = "1500"
 @pytest.fixture
 def slow_export_worker(transactional_db, redis_client, tmp_path, exports_root):
     proc = processes.worker(
-        tmp_path, queues="default", concurrency=1, EXPORTS_ROOT=str(exports_root), EXPORTS_MAX_ROWS_PER_SECOND=RATE
+        tmp_path,
+        queues="default,exports",
+        concurrency=1,
+        EXPORTS_ROOT=str(exports_root),
+        EXPORTS_MAX_ROWS_PER_SECOND=RATE,
     )
     yield proc
     proc.stop()

@@ -1,5 +1,7 @@
 """The export jobs list (who ran what, filters, rows, size, duration) and the changelist button."""
 
+import types
+
 from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import select_template
@@ -9,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.exports.models import ExportJob
 from backoffice.exports.registry import NEVER_IMPORTABLE, available_targets
-from backoffice.exports.resources import export_permission, formula_safe
+from backoffice.exports.resources import export_hand_over, export_permission, formula_safe
 
 
 @admin.register(ExportJob)
@@ -109,7 +111,8 @@ def install_import_export_guards(site=None) -> list[str]:
 
     Their owning apps never import the portal, so the registry's rules are applied here, on the registered
     ModelAdmin instances: every stock export writes through a formula-safe resource, a registered model's
-    also needs the registry's export permission (on top of the admin's own checks); history tables
+    also needs the registry's export permission (on top of the admin's own checks) and its Export button
+    hands over to the portal's export page (resources.export_hand_over); history tables
     (NEVER_IMPORTABLE) refuse
     import to everyone. Returns the labels of the models guarded.
     """
@@ -127,6 +130,8 @@ def install_import_export_guards(site=None) -> list[str]:
             model_admin.has_export_permission = lambda request, permission=permission, own=own_rule: (
                 request.user.has_perm(permission) and own(request)
             )
+            if hasattr(model_admin, "export_action"):
+                model_admin.export_action = types.MethodType(export_hand_over, model_admin)
             changed = True
         if hasattr(model_admin, "get_export_resource_classes"):  # every stock export is formula-safe
             stock_classes = model_admin.get_export_resource_classes

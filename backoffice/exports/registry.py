@@ -1,7 +1,8 @@
 """What can be exported: each exportable model is declared here once.
 
-An entry names the model, its columns (numeric columns are written as numbers; every other column is
-text and is neutralised against spreadsheet formulas), the permission that allows exporting it, and whether
+An entry names the model, its columns (each of a kind, see rendering.py: numbers stay numbers, identifiers
+stay text, timestamps are written in the portal's time zone, choices as their labels, and every text is
+neutralised against spreadsheet formulas), the permission that allows exporting it, and whether
 it may ever be imported. Filters and search come from the model's registered ModelAdmin: an export runs the
 changelist's own queryset for the query string the analyst was looking at (see selectors.py).
 
@@ -16,16 +17,16 @@ from django.db import models
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-NUMBER = "number"
-TEXT = "text"
-_NUMERIC_FIELDS = (models.IntegerField, models.DecimalField, models.FloatField, models.AutoField)
+from backoffice.exports.rendering import IDENTIFIER, KINDS, NUMBER, TEXT, kind_of
+
+__all__ = ["IDENTIFIER", "NUMBER", "TEXT", "Column", "ExportTarget", "get_target", "register"]
 
 
 @dataclass(frozen=True)
 class Column:
     path: str  # a field or a related field path (`account__user__username`)
     label: str | Promise
-    kind: str | None = None  # NUMBER or TEXT; None: numeric model fields are NUMBER, others TEXT
+    kind: str | None = None  # one of rendering.KINDS; None: the model field's (rendering.kind_of)
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,7 @@ class ExportTarget:
         raise KeyError(path)
 
     def kind_of(self, column: Column) -> str:
-        if column.kind:
-            return column.kind
-        return NUMBER if isinstance(self.model_field(column.path), _NUMERIC_FIELDS) else TEXT
+        return kind_of(self.model_field(column.path), column.kind)
 
     def model_field(self, path: str) -> models.Field:
         model = self.model
@@ -123,6 +122,8 @@ def check_registry() -> list[str]:
                 target.model_field(column.path)
             except (FieldDoesNotExist, AttributeError) as exc:
                 problems.append(f"{target.key}: column {column.path!r}: {exc}")
+            if column.kind is not None and column.kind not in KINDS:
+                problems.append(f"{target.key}: column {column.path!r}: unknown kind {column.kind!r}")
     return problems
 
 
@@ -134,7 +135,7 @@ register(
         permission="portal_exports.export_results",
         columns=(
             Column("id", _("ID")),
-            Column("task_id", _("Task ID")),
+            Column("task_id", _("Task ID"), IDENTIFIER),
             Column("task_name", _("Task name")),
             Column("periodic_task_name", _("Periodic task")),
             Column("status", _("Status")),
@@ -159,7 +160,7 @@ register(
         permission="portal_exports.export_ledger",
         columns=(
             Column("id", _("ID")),
-            Column("serial_number", _("Serial number")),
+            Column("serial_number", _("Serial number"), IDENTIFIER),
             Column("account", _("Account")),
             Column("account__user__username", _("User")),
             Column("amount", _("Amount")),
@@ -167,8 +168,8 @@ register(
             Column("balance_after", _("Balance after")),
             Column("kind", _("Kind")),
             Column("rule", _("Rule")),
-            Column("order_number", _("Order number")),
-            Column("idempotency_key", _("Idempotency key")),
+            Column("order_number", _("Order number"), IDENTIFIER),
+            Column("idempotency_key", _("Idempotency key"), IDENTIFIER),
             Column("reason", _("Reason")),
             Column("language", _("Language")),
             Column("country", _("Country")),
@@ -187,7 +188,7 @@ register(
         permission="portal_exports.export_orders",
         columns=(
             Column("id", _("ID")),
-            Column("number", _("Number")),
+            Column("number", _("Number"), IDENTIFIER),
             Column("user__username", _("User")),
             Column("status", _("Status")),
             Column("subtotal", _("Subtotal")),
@@ -195,7 +196,7 @@ register(
             Column("points_redeemed", _("Points redeemed")),
             Column("points_value", _("Points value")),
             Column("total", _("Total")),
-            Column("phone", _("Phone")),
+            Column("phone", _("Phone"), IDENTIFIER),
             Column("created_at", _("Created")),
             Column("expires_at", _("Payment deadline")),
             Column("paid_at", _("Paid")),

@@ -34,7 +34,9 @@ def test_cancel_stops_the_running_job_and_removes_its_partial_file(
     job = services.export_job_create(user=user, target_key="results", query_string="", columns=["id", "result"])
 
     processes.wait_for(
-        lambda: (cache.get(services.progress_key(job.pk)) or 0) > 0 and any(exports_root.glob("*.part")),
+        lambda: (
+            (cache.get(services.progress_key(job.pk)) or {}).get("rows", 0) > 0 and any(exports_root.glob("*.part"))
+        ),
         timeout=30,
         message="the job to be writing its partial file",
     )

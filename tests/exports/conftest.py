@@ -112,3 +112,12 @@ def make_ledger(django_user_model):
         return created
 
     return make
+
+
+@pytest.fixture
+def no_enqueue(monkeypatch):
+    from backoffice.exports import services
+
+    sent = []
+    monkeypatch.setattr(services.export_job_run_task, "apply_async", lambda args, task_id: sent.append(args[0]))
+    return sent

@@ -1,7 +1,7 @@
 """What analysts see when they open the exports: one rendering per type on every path, and .xlsx read back."""
 
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import openpyxl
@@ -15,67 +15,9 @@ from openpyxl.utils.escape import unescape
 from backoffice.exports import rendering, services, xlsx
 from backoffice.exports.formulas import FORMULA_TRIGGERS, neutralise, restore
 from backoffice.exports.models import ExportJob
-from tests.exports.conftest import read_csv
+from tests.exports.conftest import AWKWARD, LEDGER_COLUMNS, SERIALS, WHEN, ZONE, export_job, read_csv
 
 pytestmark = pytest.mark.django_db
-
-WHEN = datetime(2026, 11, 30, 21, 20, 56, 590750, tzinfo=UTC)  # 2026-12-01 10:20:56 in Auckland (NZDT)
-ZONE = "Pacific/Auckland"
-AWKWARD = [
-    "see note\n=1+1;",
-    "plain\t=7*6\tend",
-    '=HYPERLINK("http://x")',
-    "'quoted",
-    "a;-1,+2",
-    "back\\slash & <tag> _x0041_ \x01 ctrl",
-    "  spaced  ",
-]
-SERIALS = ["20261130212715342936571109442887", "2026113021271563425e367836439887", "B000001", ".5"]
-LEDGER_COLUMNS = ["id", "serial_number", "amount", "kind", "order_number", "reason", "created_at"]
-
-
-@pytest.fixture
-def ledger(django_user_model):
-    """One entry per serial (and per awkward reason), all made at WHEN, oldest first."""
-    from points.models import Account, LedgerEntry
-
-    owner = django_user_model.objects.create_user(username="holder", password="x")
-    account = Account.objects.create(user=owner, balance=0)
-    entries, balance = [], 0
-    reasons = AWKWARD + [""] * (len(SERIALS) - len(AWKWARD))
-    with time_machine.travel(WHEN, tick=False):
-        for index, reason in enumerate(reasons):
-            serial = SERIALS[index] if index < len(SERIALS) else f"S{index}"
-            kind = LedgerEntry.Kind.AWARD if index % 2 == 0 else LedgerEntry.Kind.ADJUST
-            entries.append(
-                LedgerEntry.objects.create(
-                    serial_number=serial,
-                    account=account,
-                    amount=7,
-                    balance_before=balance,
-                    balance_after=balance + 7,
-                    kind=kind,
-                    idempotency_key=f"k{index}",
-                    order_number="000123" if index == 0 else "",
-                    reason=reason,
-                )
-            )
-            balance += 7
-    return entries
-
-
-def _job(user, *, file_format, columns=LEDGER_COLUMNS, target="ledger"):
-    job = services.export_job_create(
-        user=user, target_key=target, query_string="", columns=columns, file_format=file_format
-    )
-    services.export_job_run(job_id=job.pk)
-    job.refresh_from_db()
-    assert job.status == ExportJob.Status.DONE, job.error
-    return job
-
-
-def _expected_local(value: datetime) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def test_job_and_download_now_write_the_same_csv_bytes_each_type_rendered_once(
@@ -84,7 +26,7 @@ def test_job_and_download_now_write_the_same_csv_bytes_each_type_rendered_once(
     settings.TIME_ZONE = ZONE
     user = make_analyst()
 
-    job = _job(user, file_format="csv")
+    job = export_job(user, file_format="csv")
     _, chunks = services.export_stream_start(user=user, target_key="ledger", query_string="", columns=LEDGER_COLUMNS)
     streamed = b"".join(chunks)
 
@@ -117,7 +59,7 @@ def test_orders_csv_writes_booleans_and_status_labels(make_analyst, exports_root
     Order.objects.create(number="1234567890123456789", needs_refund=True, phone="0211234567", **common)
     Order.objects.create(number="N-2", **common)
 
-    job = _job(
+    job = export_job(
         make_analyst(),
         file_format="csv",
         target="orders",
@@ -135,7 +77,7 @@ def test_orders_csv_writes_booleans_and_status_labels(make_analyst, exports_root
 
 def test_xlsx_reads_back_with_types_frozen_filtered_header(make_analyst, ledger, exports_root, settings):
     settings.TIME_ZONE = ZONE
-    job = _job(make_analyst(), file_format="xlsx")
+    job = export_job(make_analyst(), file_format="xlsx")
     assert job.file_name.endswith(".xlsx") and job.download_name.endswith(".xlsx")
     assert job.rows_written == len(ledger)
 
@@ -161,7 +103,7 @@ def test_xlsx_reads_back_with_types_frozen_filtered_header(make_analyst, ledger,
 def test_xlsx_starts_a_new_sheet_with_the_header_when_one_is_full(make_analyst, ledger, exports_root, monkeypatch):
     monkeypatch.setattr(xlsx, "MAX_SHEET_ROWS", 3)  # the header and two rows
 
-    job = _job(make_analyst(), file_format="xlsx", columns=["id", "serial_number"])
+    job = export_job(make_analyst(), file_format="xlsx", columns=["id", "serial_number"])
 
     book = openpyxl.load_workbook(exports_root / job.file_name)
     sheets = book.worksheets

@@ -28,21 +28,10 @@ CONVERT_TIMEOUT_SECONDS = 300  # a cold start on a busy 2-core machine takes ten
 def soffice() -> str:
     found = shutil.which("soffice")
     if not found and os.geteuid() == 0:
-        subprocess.run(
-            [
-                "apt-get",
-                "-o",
-                "DPkg::Lock::Timeout=600",
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                "libreoffice-calc-nogui",
-            ],
-            check=True,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            stdout=subprocess.DEVNULL,
-        )
+        apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]  # others may hold the lock for a while
+        environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        for step in (["update", "-qq"], ["install", "-y", "-qq", "--no-install-recommends", "libreoffice-calc-nogui"]):
+            subprocess.run([*apt, *step], check=True, env=environment, stdout=subprocess.DEVNULL)
         found = shutil.which("soffice")
     if not found:
         pytest.fail("these tests need LibreOffice Calc: apt-get install libreoffice-calc-nogui (or make libreoffice)")

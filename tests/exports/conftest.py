@@ -174,9 +174,8 @@ def export_job(user, *, file_format, columns=LEDGER_COLUMNS, target="ledger"):
     from backoffice.exports import services
     from backoffice.exports.models import ExportJob
 
-    job = services.export_job_create(
-        user=user, target_key=target, query_string="", columns=columns, file_format=file_format
-    )
+    options = {} if file_format == "csv" else {"file_format": file_format}  # CSV is the default
+    job = services.export_job_create(user=user, target_key=target, query_string="", columns=columns, **options)
     services.export_job_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == ExportJob.Status.DONE, job.error

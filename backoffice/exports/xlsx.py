@@ -68,7 +68,6 @@ class _Workbook:
         self.header_row = f'<row r="1">{header_cells}</row>\n'.encode()
         self.sheet_head = (
             f'{_XML_DECLARATION}<worksheet xmlns="{_NS}" xmlns:r="{_REL_NS}">'
-            f'<dimension ref="A1:{last_column}1"/>'
             '<sheetViews><sheetView workbookViewId="0">'
             '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
             '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/>'

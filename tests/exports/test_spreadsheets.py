@@ -81,6 +81,8 @@ def test_xlsx_reads_back_with_types_frozen_filtered_header(make_analyst, ledger,
     assert job.file_name.endswith(".xlsx") and job.download_name.endswith(".xlsx")
     assert job.rows_written == len(ledger)
 
+    streamed = openpyxl.load_workbook(exports_root / job.file_name, read_only=True)  # trusts the sheet's sizes
+    assert len(list(streamed.active.iter_rows(min_row=2))) == len(ledger)
     book = openpyxl.load_workbook(exports_root / job.file_name)
     (sheet,) = book.worksheets
     assert sheet.freeze_panes == "A2"

@@ -29,6 +29,7 @@ _NUMBER_STARTS = tuple("0123456789.")  # an identifier starting so could be read
 _SEPARATOR_CLASS = '[,;\t\n\r"]'
 _NEEDS_CLASS = "[=+@\t\r'-]"
 _INNER = re.compile(f"(?<={_SEPARATOR_CLASS})(?={_NEEDS_CLASS})")
+_NEEDS_INNER = re.compile(f"{_SEPARATOR_CLASS}{_NEEDS_CLASS}")
 _INSERTED = re.compile(f"(?:^|(?<={_SEPARATOR_CLASS})){PREFIX}")
 
 
@@ -51,11 +52,13 @@ class _InnerNeutralised(Func):
     output_field = TextField()
 
     def as_postgresql(self, compiler, connection, **extra_context):
-        # Lookbehind and lookahead match between characters, so "\t\t=" gets an apostrophe before each.
-        expression = Func(
-            *self.source_expressions, Value(_INNER.pattern), Value(PREFIX), Value("g"), function="regexp_replace"
+        # Lookbehind and lookahead match between characters, so "\t\t=" gets an apostrophe before each. The
+        # plain match first: most texts have no trigger after a separator, and it costs a third of the replace.
+        sql, params = compiler.compile(self.source_expressions[0])
+        return (
+            f"CASE WHEN {sql} ~ %s THEN regexp_replace({sql}, %s, %s, 'g') ELSE {sql} END",
+            (*params, _NEEDS_INNER.pattern, *params, _INNER.pattern, PREFIX, *params),
         )
-        return compiler.compile(expression)
 
     def as_sqlite(self, compiler, connection, **extra_context):
         return super().as_sql(compiler, connection, function="bo_exports_inner_neutralise", **extra_context)

@@ -7,7 +7,7 @@ PORT ?= 8000
 # The embedded Redis runs only when no REDIS_URL is configured (environment or .env).
 PROCESSES = web worker beat flower$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
 
-.PHONY: screenshots setup run demo test test-fast lint bench install browser libreoffice clean
+.PHONY: screenshots setup run demo test test-fast lint bench chaos cluster-smoke install browser libreoffice clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,15 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench $(if $(ONLY),--only $(ONLY),)
+
+# Break PostgreSQL, Redis, workers and beat under load, on throwaway instances of its own; fails on any loss or
+# duplicate (`make chaos ARGS=--short` is what the test suite runs; `ARGS=--only redis_down` picks scenarios).
+chaos: install
+	$(BIN)/python -m tests.chaos $(ARGS)
+
+# Worker hosts as network namespaces draining one backlog; one host's link is cut mid-run (needs root).
+cluster-smoke: install
+	$(BIN)/python -m tests.chaos.cluster $(ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles

@@ -12,3 +12,6 @@ class BackofficeConfig(AppConfig):
     name = "backoffice"
     default = True
     verbose_name = _("Backoffice")
+
+    def ready(self):
+        from backoffice import extension_point  # noqa: F401 - registers the portal's system checks

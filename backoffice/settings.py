@@ -173,7 +173,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Each queue on its own direct exchange and routing key, so a route by queue name lands in that queue.
-CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in ("default", "points", "orders")]
+# The queues a worker of this deployment consumes (deploy/Procfile's --queues): the console and schedules accept
+# only these, since a message sent to a queue no worker reads waits in the broker forever.
+WORKER_QUEUES = env.list("WORKER_QUEUES", default=["default", "points", "orders"])
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in WORKER_QUEUES]
 CELERY_TASK_ROUTES = {"points.*": {"queue": "points"}, "orders.*": {"queue": "orders"}}
 CELERY_BEAT_SCHEDULER = "backoffice.schedules.scheduler:PortalScheduler"
 CELERY_TIMEZONE = "UTC"  # schedules run in UTC internally; pages show TIME_ZONE

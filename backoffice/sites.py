@@ -1,17 +1,15 @@
-"""The portal's admin site: the index is the dashboard, and the custom pages join the navigation."""
+"""The portal's admin site: the index is the dashboard, and the declared pages join the navigation.
+
+What appears here is declared by the apps themselves, in their `portal.py` (see backoffice/extension_point.py);
+this module imports no feature app.
+"""
 
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 
-# Custom pages shown in the admin's app list and sidebar, to the users who may open them:
-# (URL name, label, permission the page requires).
-PORTAL_PAGES = [
-    ("console:index", _("Task console"), "portal_console.view_taskrun"),
-    ("ops:workers", _("Workers"), "portal_ops.view_ops"),
-    ("ops:flower", _("Flower"), "portal_ops.view_ops"),
-    ("audit:index", _("Audit log"), "admin.view_logentry"),
-]
+from backoffice.extension_point import collect
 
 
 class BackofficeAdminSite(admin.AdminSite):
@@ -21,10 +19,14 @@ class BackofficeAdminSite(admin.AdminSite):
     index_template = "admin/dashboard.html"
 
     def index(self, request, extra_context=None):
-        from backoffice.ops.dashboard import dashboard_panels
-
-        context = {"panels": dashboard_panels(request.user), **(extra_context or {})}
+        context = {"panels": self.dashboard_panels(request), **(extra_context or {})}
         return super().index(request, extra_context=context)
+
+    @staticmethod
+    def dashboard_panels(request) -> list:
+        """The declared panels this user may see, with their figures, from the app that declares DASHBOARD."""
+        reader = collect().dashboard
+        return import_string(reader)(request.user) if reader else []
 
     def get_app_list(self, request, app_label=None):
         app_list = super().get_app_list(request, app_label)
@@ -45,17 +47,17 @@ class BackofficeAdminSite(admin.AdminSite):
     @staticmethod
     def _portal_pages(request) -> list[dict]:
         pages = []
-        for url_name, label, permission in PORTAL_PAGES:
-            if not request.user.has_perm(permission):
+        for page in collect().pages:
+            if not request.user.has_perm(page.permission):
                 continue
             try:
-                url = reverse(url_name)
+                url = reverse(page.url_name)
             except NoReverseMatch:  # the page's app is not wired in this deployment
                 continue
             pages.append(
                 {
-                    "name": label,
-                    "object_name": url_name.replace(":", "_"),
+                    "name": page.label,
+                    "object_name": page.url_name.replace(":", "_"),
                     "admin_url": url,
                     "add_url": None,
                     "view_only": True,

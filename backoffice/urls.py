@@ -1,17 +1,15 @@
-"""URL wiring: each feature brings its own urls module; the admin site serves the portal's pages."""
+"""URL wiring: each feature's pages are mounted from its own portal.py; the admin site serves the rest."""
 
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from backoffice.extension_point import portal_urlpatterns
 from backoffice.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("admin/console/", include("backoffice.console.urls")),
-    path("admin/exports/", include("backoffice.exports.urls")),
-    path("admin/audit/", include("backoffice.audit.urls")),
-    path("ops/", include("backoffice.ops.urls")),
+    *portal_urlpatterns(),  # before the admin's catch-all: admin/console/, admin/exports/, ops/, ...
     path("admin/", admin.site.urls),
     path("api/points/", include("points.urls")),
     path("api/", include("orders.urls")),

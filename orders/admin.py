@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from import_export.admin import ExportMixin
 
+from backoffice.extension_point import ExportAdminMixin
 from orders.models import (
     Coupon,
     Entitlement,
@@ -97,7 +98,7 @@ class PaymentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(ExportMixin, admin.ModelAdmin):
+class OrderAdmin(ExportAdminMixin, ExportMixin, admin.ModelAdmin):
     resource_classes = [OrderResource]
     list_display = [
         "number",

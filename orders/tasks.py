@@ -19,7 +19,7 @@ def order_expire_task(*, order_id: int) -> bool:
     return order_expire(order_id=order_id)
 
 
-@shared_task(name="orders.expire_overdue", bind=True, **DB_RETRY)
+@shared_task(name="orders.expire_overdue", bind=True, staff_runnable=True, **DB_RETRY)
 def order_expire_overdue_task(self, *, batch_size: int | None = None) -> int:
     """The authoritative sweeper: one bounded batch, then itself again while a full batch came back."""
     from orders.services import EXPIRE_BATCH_SIZE, order_expire_overdue
@@ -38,7 +38,7 @@ def order_fulfil_task(*, order_id: int) -> bool:
     return order_fulfil(order_id=order_id)
 
 
-@shared_task(name="orders.fulfil_overdue", **DB_RETRY)
+@shared_task(name="orders.fulfil_overdue", staff_runnable=True, **DB_RETRY)
 def order_fulfil_overdue_task() -> int:
     """The fulfilment sweeper: paid orders whose fulfil message was lost are fulfilled here."""
     from orders.services import order_fulfil_overdue

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from import_export.admin import ExportMixin, ImportExportMixin
 
+from backoffice.extension_point import ExportAdminMixin
 from points import matching
 from points.forms import AdjustmentForm, ReversalForm, SimulationForm, UrlTestForm
 from points.models import (
@@ -160,7 +161,7 @@ class ActionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Rule)
-class RuleAdmin(ImportExportMixin, admin.ModelAdmin):
+class RuleAdmin(ExportAdminMixin, ImportExportMixin, admin.ModelAdmin):
     resource_classes = [RuleResource]
     list_display = (
         "name",
@@ -314,7 +315,7 @@ class AccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ExportMixin, ReadOnlyAdmin):
+class LedgerEntryAdmin(ExportAdminMixin, ExportMixin, ReadOnlyAdmin):
     resource_classes = [LedgerEntryResource]
     list_display = (
         "serial_number",

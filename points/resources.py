@@ -1,7 +1,7 @@
 """django-import-export resources: the ledger (export only) and rules (import with the dry-run preview, export).
 
-Every stock export in the portal is made formula-safe by the exports app (backoffice/exports/admin.py wraps the
-registered admins' resources), so the rule lives in one place.
+Every stock export in the portal is made formula-safe by the exports app's rules, which the admins ask through
+ExportAdminMixin (backoffice/extension_point.py), so the rule lives in one place.
 """
 
 from import_export import fields, resources, widgets

@@ -33,7 +33,7 @@ def events_process_batch_task(limit: int | None = None) -> int:
     return applied
 
 
-@shared_task(name="points.outbox_relay")
+@shared_task(name="points.outbox_relay", staff_runnable=True)
 def outbox_relay_task() -> int:
     """Publish batch tasks for captured events whose own task never came (broker down, worker killed)."""
     from points.capture import outbox_relay
@@ -41,7 +41,7 @@ def outbox_relay_task() -> int:
     return outbox_relay(older_than_seconds=RELAY_AGE_SECONDS, max_tasks=RELAY_MAX_TASKS)
 
 
-@shared_task(name="points.check_balances")
+@shared_task(name="points.check_balances", staff_runnable=True)
 def balances_check_task() -> int:
     """Nightly reconciliation: the number of accounts whose balance differs from their ledger (logged)."""
     import logging

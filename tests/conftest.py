@@ -1,5 +1,7 @@
 """Fixtures shared by the whole suite. Real processes live in tests/processes.py."""
 
+import itertools
+
 import pytest
 import redis
 from django.conf import settings
@@ -7,7 +9,7 @@ from django.conf import settings
 from backoffice.accounts.roles import ANALYSTS, OPERATORS, OPS
 from backoffice.embedded_redis import free_port
 from tests import processes
-from tests.accounts.staff import staff_user
+from tests.accounts.staff import SUPERUSER, staff_user
 
 
 @pytest.fixture
@@ -45,19 +47,34 @@ def live_web(transactional_db, redis_client, tmp_path):
 
 
 @pytest.fixture
-def operator(db):
-    """A staff member in the Operators group, as setup_portal installs it (password tests.accounts.staff)."""
-    return staff_user("operator", role=OPERATORS)
+def role_user(db):
+    """`role_user(role)`: a new staff member in that role's group, which holds exactly the permissions of the real
+    role matrix (every app's roles.py, installed as setup_portal does). `role_user(None)`: staff without any role;
+    `role_user(SUPERUSER)`: a superuser. Password: tests.accounts.staff.PASSWORD."""
+    made = itertools.count(1)
+
+    def make(role: str | None, username: str | None = None):
+        name = username or f"{(role or 'staff').lower()}-{next(made)}"
+        if role == SUPERUSER:
+            return staff_user(name, superuser=True)
+        return staff_user(name, role=role)
+
+    return make
 
 
 @pytest.fixture
-def analyst(db):
-    return staff_user("analyst", role=ANALYSTS)
+def operator(role_user):
+    return role_user(OPERATORS, "operator")
 
 
 @pytest.fixture
-def ops(db):
-    return staff_user("ops", role=OPS)
+def analyst(role_user):
+    return role_user(ANALYSTS, "analyst")
+
+
+@pytest.fixture
+def ops(role_user):
+    return role_user(OPS, "ops")
 
 
 @pytest.fixture

@@ -13,7 +13,10 @@ if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"], _embedded_redis = start()
 
 from backoffice.settings import *  # noqa: E402,F403
-from backoffice.settings import DATABASES, VAR_DIR  # noqa: E402
+from backoffice.settings import DATABASES, INSTALLED_APPS, VAR_DIR  # noqa: E402
+
+# A feature that exists only in the tests, to prove that an app joins the portal through its portal.py alone.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.portal_app"]
 
 PASSWORD_HASHERS = ["tests.hashers.FastPBKDF2PasswordHasher"]
 AXES_ENABLED = False  # the lockout has its own tests, which turn it back on

@@ -2,7 +2,13 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.schedules.validation import parse_json_args, parse_json_kwargs, validate_task_call
+from backoffice.task_registry import (
+    parse_json_args,
+    parse_json_kwargs,
+    validate_queue,
+    validate_task_call,
+    worker_queues,
+)
 
 
 class RunTaskForm(forms.Form):
@@ -20,6 +26,11 @@ class RunTaskForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
     )
+    queue = forms.ChoiceField(
+        label=_("Queue"),
+        required=False,
+        help_text=_("Only queues a worker of this deployment consumes."),
+    )
     when = forms.ChoiceField(label=_("When"), choices=WHEN_CHOICES, initial="now", widget=forms.RadioSelect)
     countdown = forms.IntegerField(label=_("Countdown (seconds)"), min_value=0, required=False)
     eta = forms.DateTimeField(
@@ -33,6 +44,8 @@ class RunTaskForm(forms.Form):
     def __init__(self, *args, task_name: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.task_name = task_name
+        self.fields["queue"].choices = [("", _("the task's own queue"))] + [(q, q) for q in worker_queues()]
+        self.fields["queue"].validate = validate_queue  # one message for an unknown queue, here and in schedules
 
     def clean_args(self):
         return parse_json_args(self.cleaned_data.get("args"))
@@ -55,9 +68,10 @@ class RunTaskForm(forms.Form):
         return data
 
     def schedule(self) -> dict:
-        """The timing arguments for backoffice.console.services.task_run."""
+        """The queue and timing arguments for backoffice.console.services.task_run."""
         when = self.cleaned_data["when"]
         return {
+            "queue": self.cleaned_data.get("queue") or None,
             "countdown": self.cleaned_data["countdown"] if when == "countdown" else None,
             "eta": self.cleaned_data["eta"] if when == "eta" else None,
         }

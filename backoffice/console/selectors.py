@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_celery_results.models import TaskResult
 
 from backoffice.celery import app as celery_app
-from backoffice.schedules.validation import registered_tasks, task_signature
+from backoffice.task_registry import staff_tasks, task_queue, task_signature
 
 COUNTS_CACHE_KEY = "console:task-counts"
 COUNTS_CACHE_SECONDS = 30  # the index page stays cheap however many results were stored in the last day
@@ -24,10 +24,6 @@ class TaskInfo:
     queue: str
     succeeded: int
     failed: int
-
-
-def task_queue(name: str) -> str:
-    return celery_app.amqp.router.route({}, name)["queue"].name
 
 
 def recent_counts() -> dict[str, dict[str, int]]:
@@ -49,7 +45,7 @@ def recent_counts() -> dict[str, dict[str, int]]:
 
 def task_infos() -> list[TaskInfo]:
     counts = recent_counts()
-    return [task_info(name, task, counts) for name, task in registered_tasks().items()]
+    return [task_info(name, task, counts) for name, task in staff_tasks().items()]
 
 
 def task_info(name: str, task, counts: dict | None = None) -> TaskInfo:

@@ -19,7 +19,7 @@ from kombu.exceptions import KombuError, OperationalError
 
 from backoffice.celery import app as celery_app
 from backoffice.console.models import TaskRun
-from backoffice.schedules.validation import registered_tasks, validate_task_call
+from backoffice.task_registry import staff_task, validate_queue, validate_task_call
 
 ETA_PAST_TOLERANCE = timedelta(minutes=1)  # a form filled a moment ago still means "now"
 RETRYABLE_STATES = ("FAILURE", "REVOKED")
@@ -46,6 +46,7 @@ def task_run(
     kwargs: dict | None = None,
     countdown: float | None = None,
     eta: datetime | None = None,
+    queue: str | None = None,
     source: str = TaskRun.Source.CONSOLE,
     periodic_task_name: str | None = None,
     retry_of: str | None = None,
@@ -54,6 +55,7 @@ def task_run(
     """Validate, record who started what, then publish. Raises ValidationError on bad input or broker."""
     args, kwargs = list(args or []), dict(kwargs or {})
     validate_task_call(task_name, args, kwargs)
+    validate_queue(queue)
     now = now or timezone.now()
     if countdown is not None:
         if countdown < 0:
@@ -81,7 +83,9 @@ def task_run(
     # Published after the commit: a worker never sees a task whose record could still roll back.
     headers = {"periodic_task_name": periodic_task_name} if periodic_task_name else {}
     try:
-        registered_tasks()[task_name].apply_async(args, kwargs, task_id=run.task_id, eta=eta, headers=headers)
+        staff_task(task_name).apply_async(
+            args, kwargs, task_id=run.task_id, eta=eta, headers=headers, **({"queue": queue} if queue else {})
+        )
     except (KombuError, OperationalError, OSError) as exc:
         TaskRun.objects.filter(pk=run.pk).delete()
         raise ValidationError(

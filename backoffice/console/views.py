@@ -13,7 +13,7 @@ from backoffice.accounts.decorators import staff_permission_required
 from backoffice.console import selectors, services
 from backoffice.console.forms import RunTaskForm
 from backoffice.console.models import TaskRun
-from backoffice.schedules.validation import registered_tasks
+from backoffice.task_registry import staff_tasks
 
 VIEW = "portal_console.view_taskrun"
 RUN = "portal_console.run_task"
@@ -25,8 +25,8 @@ def _page(request, template: str, title: str, **context):
 
 
 @require_GET
-@staff_permission_required(VIEW)
 def index(request):
+    """Guarded by its page declaration in portal.py (VIEW), which also puts it in the navigation."""
     return _page(
         request,
         "console/index.html",
@@ -40,9 +40,9 @@ def index(request):
 @require_http_methods(["GET", "POST"])
 @staff_permission_required(VIEW)
 def task(request, name: str):
-    found = registered_tasks().get(name)
-    if found is None:
-        raise Http404(_("No registered task is called %(name)s.") % {"name": name})
+    found = staff_tasks().get(name)
+    if found is None:  # unknown, or internal: neither is offered to staff
+        raise Http404(_("No task that staff may run is called %(name)s.") % {"name": name})
     can_run = request.user.has_perm(RUN)
     form = RunTaskForm(request.POST or None, task_name=name)
     if request.method == "POST":

@@ -1,16 +1,16 @@
-"""The export jobs list (who ran what, filters, rows, size, duration) and the changelist button."""
-
-import types
+"""The export jobs list (who ran what, filters, rows, size, duration), and the rules (button, permissions,
+formula-safe resources) that exportable models' admins apply through ExportAdminMixin."""
 
 from django.contrib import admin
 from django.template.defaultfilters import filesizeformat
 from django.template.loader import select_template
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.exports.models import ExportJob
-from backoffice.exports.registry import NEVER_IMPORTABLE, available_targets
+from backoffice.exports.registry import is_importable, target_for_model
 from backoffice.exports.resources import export_hand_over, export_permission, formula_safe
 
 
@@ -76,73 +76,44 @@ class ExportJobAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', reverse("exports:job", args=[job.pk]), _("open"))
 
 
-def install_background_export_buttons(site=None) -> list[str]:
-    """Give the changelists of exportable models an "Export in background" button, in place.
+class ExportRules:
+    """The export rules that every ExportAdminMixin admin applies (declared as EXPORTER in exports' portal.py).
 
-    The owning apps (points, orders, results) never import the portal's export pages; the export registry
-    names their models, and this wraps their registered changelist template with ours, which adds the button
-    and extends theirs. Returns the registry keys that got the button.
+    The owning apps (points, orders, results) never import the portal's export pages: their admins inherit the
+    shared ExportAdminMixin (backoffice.extension_point), which asks these rules. Their changelists offer
+    "Export in background" (our template wraps theirs and adds the button); their stock exports write through
+    formula-safe resources and need the target's export permission on top of the admin's own checks; history
+    tables (NEVER_IMPORTABLE) refuse import to everyone.
     """
-    site = site or admin.site
-    installed = []
-    for target in available_targets():
-        model_admin = site._registry.get(target.model)
-        if model_admin is None or getattr(model_admin, "exports_base_change_list_template", None):
-            continue
-        opts = target.model._meta
-        base = (
-            model_admin.change_list_template
-            or select_template(
-                [
-                    f"admin/{opts.app_label}/{opts.model_name}/change_list.html",
-                    f"admin/{opts.app_label}/change_list.html",
-                    "admin/change_list.html",
-                ]
-            ).template.name
+
+    def changelist_response(self, model_admin, request, response):
+        """The changelist wrapped in ours, which adds the button and extends the admin's own template."""
+        if target_for_model(model_admin.model) is None or not isinstance(response, TemplateResponse):
+            return response
+        base = response.template_name
+        response.template_name = "exports/change_list.html"
+        response.context_data["exports_base_change_list_template"] = (
+            base if isinstance(base, str) else select_template(base)
         )
-        model_admin.exports_base_change_list_template = base
-        model_admin.change_list_template = "exports/change_list.html"
-        installed.append(target.key)
-    return installed
+        return response
+
+    def may_export(self, model_admin, request) -> bool:
+        target = target_for_model(model_admin.model)
+        return target is None or request.user.has_perm(export_permission(model_admin.model))
+
+    def may_import(self, model_admin, request) -> bool:
+        return is_importable(model_admin.model)  # never for history tables (NEVER_IMPORTABLE)
+
+    def export_resource_classes(self, model_admin, resource_classes) -> list:
+        return [formula_safe(cls) for cls in resource_classes]
+
+    def export_action(self, model_admin, request, *, stock):
+        """The stock Export button's view: for an export target, the portal's export page for the same rows
+        (resources.export_hand_over: one set of columns and one rendering, CSV or xlsx, and a background job
+        above EXPORTS_STREAM_MAX_ROWS); for other models, django-import-export's own (`stock(request)`)."""
+        if target_for_model(model_admin.model) is not None:
+            return export_hand_over(model_admin, request)
+        return stock(request)
 
 
-def install_import_export_guards(site=None) -> list[str]:
-    """Apply the export rules to the django-import-export admins of registered and history models, in place.
-
-    Their owning apps never import the portal, so the registry's rules are applied here, on the registered
-    ModelAdmin instances: every stock export writes through a formula-safe resource, a registered model's
-    also needs the registry's export permission (on top of the admin's own checks) and its Export button
-    hands over to the portal's export page (resources.export_hand_over); history tables
-    (NEVER_IMPORTABLE) refuse
-    import to everyone. Returns the labels of the models guarded.
-    """
-    site = site or admin.site
-    guarded = []
-    for model, model_admin in site._registry.items():
-        if getattr(model_admin, "exports_guarded", False):
-            continue
-        label = model._meta.label
-        is_exportable = any(target.model_label == label for target in available_targets())
-        changed = False
-        if is_exportable and hasattr(model_admin, "has_export_permission"):
-            permission = export_permission(model)
-            own_rule = model_admin.has_export_permission  # the owning app's checks stay; ours is added
-            model_admin.has_export_permission = lambda request, permission=permission, own=own_rule: (
-                request.user.has_perm(permission) and own(request)
-            )
-            if hasattr(model_admin, "export_action"):
-                model_admin.export_action = types.MethodType(export_hand_over, model_admin)
-            changed = True
-        if hasattr(model_admin, "get_export_resource_classes"):  # every stock export is formula-safe
-            stock_classes = model_admin.get_export_resource_classes
-            model_admin.get_export_resource_classes = lambda request, stock=stock_classes: [
-                formula_safe(cls) for cls in stock(request)
-            ]
-            changed = True
-        if label in NEVER_IMPORTABLE and hasattr(model_admin, "has_import_permission"):
-            model_admin.has_import_permission = lambda request: False
-            changed = True
-        if changed:
-            model_admin.exports_guarded = True
-            guarded.append(label)
-    return guarded
+export_rules = ExportRules()

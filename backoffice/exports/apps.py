@@ -15,7 +15,3 @@ class ExportsConfig(AppConfig):
 
         # On SQLite the export rows query calls the Python rendering (PostgreSQL has it in SQL).
         connection_created.connect(register_sqlite_functions, dispatch_uid="exports-sqlite-functions")
-        from backoffice.exports.admin import install_background_export_buttons, install_import_export_guards
-
-        install_background_export_buttons()
-        install_import_export_guards()

@@ -1,6 +1,7 @@
 """Reads for exports: the changelist's queryset for a query string, and the rows query that gets written."""
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -22,7 +23,44 @@ _DISPLAY_PARAMS = ("p", "all", "_changelist_filters")
 @dataclass(frozen=True)
 class ExportSelection:
     queryset: QuerySet
-    count: int
+
+    @cached_property
+    def count(self) -> int:
+        """An exact count, taken once when asked: a changelist may show a capped or estimated one (see
+        backoffice/results/admin.py), and building the selection counts nothing."""
+        return self.queryset.count()
+
+
+def _changelist_rows(model_admin: admin.ModelAdmin, request) -> QuerySet:
+    """The rows the admin's ChangeList selects for this request, without fetching its page or running its
+    COUNT queries (the export needs the queryset, not a page of it). Built as get_changelist_instance builds
+    it, so list_display positions (the `o=` ordering parameter) mean the same."""
+    list_display = model_admin.get_list_display(request)
+    list_display_links = model_admin.get_list_display_links(request, list_display)
+    if model_admin.get_actions(request):
+        list_display = ["action_checkbox", *list_display]
+
+    class SelectionOnly(model_admin.get_changelist(request)):
+        def get_results(self, request):
+            pass  # no page, no COUNT
+
+    changelist = SelectionOnly(
+        request,
+        model_admin.model,
+        list_display,
+        list_display_links,
+        model_admin.get_list_filter(request),
+        model_admin.date_hierarchy,
+        model_admin.get_search_fields(request),
+        model_admin.get_list_select_related(request),
+        model_admin.list_per_page,
+        model_admin.list_max_show_all,
+        model_admin.list_editable,
+        model_admin,
+        model_admin.get_sortable_by(request),
+        model_admin.search_help_text,
+    )
+    return changelist.queryset
 
 
 def export_selection(*, target: ExportTarget, user, query_string: str) -> ExportSelection:
@@ -32,21 +70,20 @@ def export_selection(*, target: ExportTarget, user, query_string: str) -> Export
     date hierarchy and ordering carry over unchanged. Bad parameters raise ValidationError.
     """
     model = target.model
-    model_admin = admin.site._registry.get(model) or admin.ModelAdmin(model, admin.site)
+    site = admin.site
+    model_admin = site.get_model_admin(model) if site.is_registered(model) else admin.ModelAdmin(model, site)
     params = QueryDict(query_string, mutable=True)
     for key in _DISPLAY_PARAMS:
         params.pop(key, None)
     request = RequestFactory().get("/", data=params)
     request.user = user
     try:
-        changelist = model_admin.get_changelist_instance(request)
+        queryset = _changelist_rows(model_admin, request)
     except (IncorrectLookupParameters, SuspiciousOperation, ValueError, ValidationError) as exc:
         raise ValidationError(_("These filters do not apply to %(data)s.") % {"data": target.label}) from exc
-    queryset = changelist.queryset
     if not queryset.query.order_by:
         queryset = queryset.order_by("-pk")
-    # An exact count: a changelist may show a capped or estimated one (see backoffice/results/admin.py).
-    return ExportSelection(queryset=queryset, count=queryset.count())
+    return ExportSelection(queryset=queryset)
 
 
 def export_rows(*, target: ExportTarget, queryset: QuerySet, columns: list[str], file_format: str = CSV) -> QuerySet:
@@ -58,7 +95,8 @@ def export_rows(*, target: ExportTarget, queryset: QuerySet, columns: list[str],
     render = rendering.xlsx_cell if file_format == XLSX else rendering.csv_cell
     cells = []
     for path in columns:
-        cells.append(render(path, target.kind_of(target.column(path)), target.model_field(path)))
+        field = target.model_field(path)
+        cells.append(render(path, rendering.kind_of(field, target.column(path).kind), field))
     if file_format == XLSX:
         return queryset.annotate(export_row=rendering.Cat(*cells, Value("</row>"))).values_list("export_row")
     annotations, names = {}, []

@@ -29,7 +29,7 @@ def export_job_notify_ready_task(job_id: int) -> bool:
     return export_job_notify_ready(job_id=int(job_id))
 
 
-@shared_task(name="exports.expire")
+@shared_task(name="exports.expire", staff_runnable=True)
 def export_jobs_expire_task() -> int:
     from backoffice.exports.services import export_jobs_expire
 

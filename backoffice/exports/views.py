@@ -56,7 +56,7 @@ def index(request):
             {
                 "target": target,
                 "changelist_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-                if target.model in site._registry
+                if site.is_registered(target.model)
                 else None,
                 "start_url": reverse("exports:start", args=[target.key]),
             }
@@ -114,7 +114,7 @@ def start(request, target):
     status = 400 if (selection_error or form.errors) and request.method == "POST" else 200
     opts = target.model._meta
     changelist_url = (
-        reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") if target.model in site._registry else None
+        reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist") if site.is_registered(target.model) else None
     )
     context = _context(
         request,

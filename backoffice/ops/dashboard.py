@@ -1,55 +1,46 @@
-"""The admin index as a dashboard: reads the cached panels (one query) and shapes them for the template.
+"""The admin index as a dashboard: reads the cached figures of the declared panels (one query) and shapes them.
 
-Each panel is shown to the users who may see its source: task history to those who read task results,
-workers and queues to ops, schedules to those who read schedules, points and orders to their readers.
+Panels are declared by the apps that own what they show, in their portal.py (see backoffice/extension_point.py);
+each is shown to the users who hold its permission. ops.dashboard_refresh computes and stores the figures
+(backoffice/ops/services.py); this module only reads them.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.charts import bar_chart, parse_when
+from backoffice.extension_point import Panel as PanelDeclaration
+from backoffice.extension_point import collect
 from backoffice.ops.models import DashboardPanel
-
-STALE_AFTER_SECONDS = 180  # three missed refreshes (every 60 s): the panel says its figures are old
-
-PANEL_TITLES = {
-    "pipeline": _("Points events"),
-    "points": _("Points"),
-    "orders": _("Orders"),
-    "tasks": _("Tasks, last 24 hours"),
-    "workers": _("Workers"),
-    "queues": _("Queues"),
-    "beat": _("Beat"),
-}
-PANEL_PERMISSIONS = {
-    "pipeline": "points.view_pendingevent",  # capture and outbox: ops and operators watch the pipeline
-    "points": "points.view_ledgerentry",
-    "orders": "orders.view_order",
-    "tasks": "django_celery_results.view_taskresult",
-    "workers": "portal_ops.view_ops",
-    "queues": "portal_ops.view_ops",
-    "beat": "django_celery_beat.view_periodictask",
-}
-
-
-# A shown panel and the stored figures it reads, where they differ (both points panels read one row).
-PANEL_SOURCES = {"pipeline": "points"}
 
 
 @dataclass
 class Panel:
-    key: str
-    title: str
+    """A declared panel as one user sees it now: its stored figures, shaped, and their age."""
+
+    declaration: PanelDeclaration
     data: dict = field(default_factory=dict)
     refreshed_at: datetime | None = None
     age_seconds: int | None = None
 
     @property
+    def key(self) -> str:
+        return self.declaration.key
+
+    @property
+    def title(self):
+        return self.declaration.title
+
+    @property
+    def template(self) -> str:
+        return self.declaration.template
+
+    @property
     def is_stale(self) -> bool:
-        return self.age_seconds is None or self.age_seconds > STALE_AFTER_SECONDS
+        return self.age_seconds is None or self.age_seconds > self.declaration.stale_after_seconds
 
     @property
     def age(self) -> str:
@@ -62,100 +53,46 @@ class Panel:
 
 
 def visible_panels(user) -> list[str]:
-    return [key for key, permission in PANEL_PERMISSIONS.items() if user.has_perm(permission)]
+    return [panel.key for panel in collect().panels if user.has_perm(panel.permission)]
 
 
 def dashboard_panels(user, *, now: datetime | None = None) -> list[Panel]:
     """The panels this user may see, from the cache table only."""
     now = now or timezone.now()
-    keys = visible_panels(user)
-    if not keys:
+    declared = [panel for panel in collect().panels if user.has_perm(panel.permission)]
+    if not declared:
         return []
-    stored = {
-        row.key: row for row in DashboardPanel.objects.filter(key__in={PANEL_SOURCES.get(key, key) for key in keys})
-    }
+    stored = {row.key: row for row in DashboardPanel.objects.filter(key__in={p.source_key for p in declared})}
     panels = []
-    for key in keys:
-        row = stored.get(PANEL_SOURCES.get(key, key))
-        panel = Panel(key=key, title=PANEL_TITLES[key])
+    for declaration in declared:
+        row = stored.get(declaration.source_key)
+        panel = Panel(declaration=declaration)
         if row is not None:
-            panel.data = _shape(key, row.data)
+            panel.data = declaration.shaped(row.data)
             panel.refreshed_at = row.refreshed_at
             panel.age_seconds = max(0, int((now - row.refreshed_at).total_seconds()))
         panels.append(panel)
     return panels
 
 
-CHART_WIDTH = 480
-CHART_HEIGHT = 80
+# -- shaping of ops' own panels (declared in backoffice/ops/portal.py) ----------------------------------------------
 
 
-def bar_chart(labels: list[str], series: list[tuple[str, str, list[int]]], *, height: int = CHART_HEIGHT) -> dict:
-    """Geometry of a stacked SVG bar chart: `series` are (name, css class, one value per label)."""
-    count = len(labels) or 1
-    totals = [sum(values[i] for _, _, values in series if i < len(values)) for i in range(len(labels))]
-    peak = max(totals, default=0)
-    slot = CHART_WIDTH / count
-    bars = []
-    for i, label in enumerate(labels):
-        top = height
-        for name, css_class, values in series:
-            value = values[i] if i < len(values) else 0
-            if value <= 0:
-                continue
-            bar_height = max(1.0, height * value / peak)
-            top -= bar_height
-            bars.append(
-                {
-                    "x": round(i * slot, 1),
-                    "y": round(top, 1),
-                    "width": round(max(1.0, slot - 1), 1),
-                    "height": round(bar_height, 1),
-                    "css_class": css_class,
-                    "tip": f"{label} {name}: {value}",
-                }
-            )
-    return {
-        "bars": bars,
-        "width": CHART_WIDTH,
-        "height": height,
-        "small": height < 40,  # a sparkline in a table row: no axis labels
-        "peak": peak,
-        "first": labels[0] if labels else "",
-        "last": labels[-1] if labels else "",
-    }
+def tasks_panel_shape(data: dict) -> dict:
+    data["labels"] = [parse_when(hour).strftime("%H:00") for hour in data.get("hours", [])]
+    data["total_success"] = sum(data.get("success", []))
+    data["total_failure"] = sum(data.get("failure", []))
+    data["chart"] = bar_chart(
+        data["labels"],
+        [(str(_("succeeded")), "ok", data.get("success", [])), (str(_("failed")), "fail", data.get("failure", []))],
+    )
+    for row in data.get("slowest", []):
+        row["date_done"] = parse_when(row["date_done"])
+    return data
 
 
-def _when(value):
-    return parse_datetime(value) if isinstance(value, str) else value
-
-
-def _shape(key: str, data: dict) -> dict:
-    """Parse stored ISO timestamps and derive chart labels; nothing here touches the database."""
-    data = dict(data)
-    if key == "tasks":
-        data["labels"] = [_when(hour).strftime("%H:00") for hour in data.get("hours", [])]
-        data["total_success"] = sum(data.get("success", []))
-        data["total_failure"] = sum(data.get("failure", []))
-        data["chart"] = bar_chart(
-            data["labels"],
-            [(str(_("succeeded")), "ok", data.get("success", [])), (str(_("failed")), "fail", data.get("failure", []))],
-        )
-        for row in data.get("slowest", []):
-            row["date_done"] = _when(row["date_done"])
-    elif key == "beat":
-        data["last_tick"] = _when(data.get("last_tick"))
-        for run in data.get("next_runs", []):
-            run["due"] = _when(run["due"])
-    elif key in ("points", "orders"):
-        data["labels"] = [day[5:] for day in data.get("days", [])]  # MM-DD
-        if key == "points":
-            data["total_awarded"] = sum(data.get("awarded", []))
-            data["total_redeemed"] = sum(data.get("redeemed", []))
-            data["awarded_chart"] = bar_chart(data["labels"], [(str(_("awarded")), "ok", data.get("awarded", []))])
-            data["redeemed_chart"] = bar_chart(data["labels"], [(str(_("redeemed")), "warn", data.get("redeemed", []))])
-        else:
-            for row in data.get("by_status", []):
-                row["total"] = sum(row["counts"])
-                row["chart"] = bar_chart(data["labels"], [(row["status"], "ok", row["counts"])], height=24)
+def beat_panel_shape(data: dict) -> dict:
+    data["last_tick"] = parse_when(data.get("last_tick"))
+    for run in data.get("next_runs", []):
+        run["due"] = parse_when(run["due"])
     return data

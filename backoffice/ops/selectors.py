@@ -2,8 +2,8 @@
 the refresh task (never in a page request), so they may scan large tables.
 
 Sources: django-celery-results' TaskResult (task history), the broker's queue lists, Celery's control API
-(workers), beat's heartbeat in Redis and django-celery-beat's tables (schedules), and the points and orders
-ledgers (portal features may read them; they never read us).
+(workers), beat's heartbeat in Redis and django-celery-beat's tables (schedules). The points and orders panels
+are declared and computed by their own apps (points/dashboard.py, orders/dashboard.py).
 """
 
 from datetime import UTC, datetime, timedelta
@@ -11,9 +11,8 @@ from datetime import UTC, datetime, timedelta
 import redis
 from celery import states
 from django.conf import settings
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Sum
-from django.db.models.functions import Coalesce, TruncDate, TruncHour
-from django.utils import timezone
+from django.db.models import Count, DurationField, ExpressionWrapper, F
+from django.db.models.functions import Coalesce, TruncHour
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
@@ -40,11 +39,6 @@ def _redis() -> redis.Redis:
 def _hours(now: datetime, count: int) -> list[datetime]:
     last = now.replace(minute=0, second=0, microsecond=0)
     return [last - timedelta(hours=count - 1 - i) for i in range(count)]
-
-
-def _days(now: datetime, count: int) -> list:
-    today = timezone.localdate(now)
-    return [today - timedelta(days=count - 1 - i) for i in range(count)]
 
 
 def panel_tasks(*, now: datetime) -> dict:
@@ -209,88 +203,3 @@ def _next_run(task: PeriodicTask, now: datetime) -> datetime | None:
     if task.start_time and due < task.start_time:
         due = task.start_time
     return due
-
-
-# -- points and orders ---------------------------------------------------------------------------------------------
-
-
-def panel_points(*, now: datetime) -> dict:
-    """The capture pipeline (captured, applied, outbox backlog) and points awarded and redeemed per day."""
-    from points.models import ActionRecord, LedgerEntry, PendingEvent
-
-    days = _days(now, 30)
-    start = timezone.make_aware(datetime.combine(days[0], datetime.min.time()))
-    rows = (
-        LedgerEntry.objects.filter(created_at__gte=start, kind__in=[LedgerEntry.Kind.AWARD, LedgerEntry.Kind.REDEEM])
-        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
-        .values("day", "kind")
-        .annotate(total=Sum("amount"))
-        .order_by()
-    )
-    index = {day: i for i, day in enumerate(days)}
-    awarded = [0] * len(days)
-    redeemed = [0] * len(days)
-    for row in rows:
-        slot = index.get(row["day"])
-        if slot is None:
-            continue
-        if row["kind"] == LedgerEntry.Kind.AWARD:
-            awarded[slot] += row["total"] or 0
-        else:
-            redeemed[slot] += -(row["total"] or 0)  # redemptions are negative amounts
-    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
-    applied_hour = ActionRecord.objects.filter(occurred_at__gte=hour_ago).count()
-    applied_day = ActionRecord.objects.filter(occurred_at__gte=day_ago).count()
-    pending_hour = PendingEvent.objects.filter(created_at__gte=hour_ago).count()
-    pending_day = PendingEvent.objects.filter(created_at__gte=day_ago).count()
-    oldest = PendingEvent.objects.order_by("created_at").values_list("created_at", flat=True).first()
-    return {
-        "days": [day.isoformat() for day in days],
-        "awarded": awarded,
-        "redeemed": redeemed,
-        "applied_hour": applied_hour,
-        "applied_day": applied_day,
-        "captured_hour": applied_hour + pending_hour,
-        "captured_day": applied_day + pending_day,
-        "outbox_backlog": PendingEvent.objects.count(),
-        "outbox_oldest_seconds": max(0, int((now - oldest).total_seconds())) if oldest else None,
-    }
-
-
-def panel_orders(*, now: datetime) -> dict:
-    """Orders by status per day over 14 days, and orders flagged for refund (a payment they could not take)."""
-    from orders.models import Order
-
-    days = _days(now, 14)
-    start = timezone.make_aware(datetime.combine(days[0], datetime.min.time()))
-    rows = (
-        Order.objects.filter(created_at__gte=start)
-        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
-        .values("day", "status")
-        .annotate(count=Count("id"))
-        .order_by()
-    )
-    index = {day: i for i, day in enumerate(days)}
-    by_status: dict[str, list[int]] = {}
-    for row in rows:
-        slot = index.get(row["day"])
-        if slot is not None:
-            by_status.setdefault(row["status"], [0] * len(days))[slot] += row["count"]
-    flagged = Order.objects.filter(needs_refund=True).count()  # cleared when staff record the refund
-    return {
-        "days": [day.isoformat() for day in days],
-        "by_status": [
-            {"status": status, "counts": by_status[status]} for status in Order.Status.values if status in by_status
-        ],
-        "flagged_for_refund": flagged,
-    }
-
-
-PANELS = {
-    "tasks": panel_tasks,
-    "queues": panel_queues,
-    "workers": panel_workers,
-    "beat": panel_beat,
-    "points": panel_points,
-    "orders": panel_orders,
-}

@@ -11,25 +11,35 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.celery import app as celery_app
+from backoffice.extension_point import collect
 from backoffice.ops.models import DashboardPanel, Worker
-from backoffice.ops.selectors import PANELS
 
 logger = logging.getLogger(__name__)
 
 CONTROL_REPLY_TIMEOUT_S = 2.0  # how long a control action waits for the worker's reply
+# The refresh task runs every minute, a little early or late: a panel whose figures are this close to its
+# refresh interval is due now rather than a whole minute later.
+REFRESH_SLACK_SECONDS = 15
 
 
-def dashboard_refresh(*, now: datetime | None = None, panels: list[str] | None = None) -> dict[str, str]:
-    """Recompute each panel and store it. A panel whose source is down keeps its last figures (and their age).
+def dashboard_refresh(
+    *, now: datetime | None = None, panels: list[str] | None = None, due_only: bool = False
+) -> dict[str, str]:
+    """Recompute the declared panels (or the named ones) and store them. A panel whose source is down keeps its
+    last figures (and their age). `due_only`: skip panels refreshed more recently than their refresh interval.
 
     Returns each panel's outcome: "ok", "absent" (its app has no models yet) or the error text.
     """
     now = now or timezone.now()
+    declared = {panel.key: panel for panel in collect().panels if panel.compute}
+    keys = panels or list(declared)
+    if due_only:
+        keys = _due(declared, keys, now)
     outcome = {}
-    for key in panels or PANELS:
+    for key in keys:
         started = time.perf_counter()
         try:
-            data = PANELS[key](now=now)
+            data = declared[key].computed(now=now)
         except Exception as exc:  # noqa: BLE001 - one dead source (Redis, a worker) must not stop the rest
             logger.warning("dashboard panel %s not refreshed: %s", key, exc)
             outcome[key] = f"error: {exc}"
@@ -48,6 +58,16 @@ def dashboard_refresh(*, now: datetime | None = None, panels: list[str] | None =
             )
         outcome[key] = "ok"
     return outcome
+
+
+def _due(declared: dict, keys: list[str], now: datetime) -> list[str]:
+    refreshed = dict(DashboardPanel.objects.filter(key__in=keys).values_list("key", "refreshed_at"))
+    return [
+        key
+        for key in keys
+        if key not in refreshed
+        or (now - refreshed[key]).total_seconds() + REFRESH_SLACK_SECONDS >= declared[key].refresh_seconds
+    ]
 
 
 class ControlError(Exception):

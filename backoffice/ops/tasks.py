@@ -3,8 +3,8 @@
 from celery import shared_task
 
 
-@shared_task(name="ops.dashboard_refresh")
+@shared_task(name="ops.dashboard_refresh", staff_runnable=True)
 def dashboard_refresh_task() -> dict:
     from backoffice.ops.services import dashboard_refresh
 
-    return dashboard_refresh()
+    return dashboard_refresh(due_only=True)

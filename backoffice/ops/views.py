@@ -25,10 +25,9 @@ def flower_proxy(request, path: str = ""):
     return flower.proxy(request, path)
 
 
-@never_cache
-@staff_permission_required(VIEW)
 def flower_page(request):
-    """Flower framed inside an admin page, so the portal's navigation stays around it."""
+    """Flower framed inside an admin page, so the portal's navigation stays around it (guarded by its page
+    declaration in portal.py, which also makes it uncached)."""
     context = {**admin.site.each_context(request), "title": _("Flower"), "flower_src": "/ops/flower/"}
     return TemplateResponse(request, "ops/flower_page.html", context)
 
@@ -45,11 +44,11 @@ def flower_auth(request):
     return HttpResponse(status=204 if allowed else 403)
 
 
-@never_cache
 @require_http_methods(["GET", "POST"])
-@staff_permission_required(VIEW)
 def workers(request):
-    """Workers, their queues, pool, active and reserved tasks, straight from Celery's inspect API."""
+    """Workers, their queues, pool, active and reserved tasks, straight from Celery's inspect API.
+
+    Guarded by its page declaration in portal.py (VIEW); controlling needs CONTROL on top."""
     can_control = request.user.has_perm(CONTROL)
     form = ControlForm()
     if request.method == "POST":

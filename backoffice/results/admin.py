@@ -22,7 +22,8 @@ from django.utils.translation import ngettext
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import GroupResult, TaskResult
 
-from backoffice.schedules.validation import registered_tasks
+from backoffice.extension_point import ExportAdminMixin
+from backoffice.task_registry import all_tasks
 
 for model in (TaskResult, GroupResult):
     if admin.site.is_registered(model):
@@ -77,7 +78,7 @@ class TaskNameFilter(admin.SimpleListFilter):
     parameter_name = "task_name"
 
     def lookups(self, request, model_admin):
-        return [(name, name) for name in registered_tasks()]
+        return [(name, name) for name in all_tasks()]
 
     def queryset(self, request, queryset):
         return queryset.filter(task_name=self.value()) if self.value() else queryset
@@ -102,7 +103,7 @@ class ScheduleFilter(admin.SimpleListFilter):
 
 
 @admin.register(TaskResult)
-class TaskResultAdmin(admin.ModelAdmin):
+class TaskResultAdmin(ExportAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/results/taskresult_change_list.html"
     list_display = ("task_id", "task_name", "periodic_task_name", "status_link", "worker", "date_done")
     list_filter = (StatusFilter, TaskNameFilter, ScheduleFilter)

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 
-@shared_task(name="results.cleanup")
+@shared_task(name="results.cleanup", staff_runnable=True)
 def results_cleanup_task() -> int:
     from backoffice.results.services import results_cleanup
 

@@ -20,7 +20,7 @@ from django_celery_beat.models import (
 
 from backoffice.schedules import selectors, services
 from backoffice.schedules.forms import PeriodicTaskForm
-from backoffice.schedules.validation import parse_json_args, parse_json_kwargs
+from backoffice.task_registry import parse_json_args, parse_json_kwargs
 
 for model in (PeriodicTask, IntervalSchedule, CrontabSchedule, SolarSchedule, ClockedSchedule):
     if admin.site.is_registered(model):

@@ -6,3 +6,6 @@ class SchedulesConfig(AppConfig):
     name = "backoffice.schedules"
     label = "portal_schedules"
     verbose_name = _("Schedules")
+
+    def ready(self):
+        from backoffice.schedules import checks  # noqa: F401 - registers the system checks

@@ -5,30 +5,54 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django_celery_beat.models import PeriodicTask
 
-from backoffice.schedules.validation import (
+from backoffice.task_registry import (
     parse_json_args,
     parse_json_kwargs,
-    registered_tasks,
+    staff_task,
+    staff_tasks,
     task_signature,
+    validate_queue,
     validate_task_call,
+    worker_queues,
 )
 
 
-class RegisteredTaskField(forms.ChoiceField):
-    default_error_messages = {"invalid_choice": _("%(value)s is not a registered task.")}
+class StaffTaskField(forms.ChoiceField):
+    """The tasks staff may schedule; an internal or unknown one is refused with a message saying which."""
 
     def __init__(self, **kwargs):
         super().__init__(choices=self._choices_now, **kwargs)
 
     @staticmethod
     def _choices_now():
-        return [("", "---------")] + [
-            (name, f"{name}{task_signature(task)}") for name, task in registered_tasks().items()
-        ]
+        return [("", "---------")] + [(name, f"{name}{task_signature(task)}") for name, task in staff_tasks().items()]
+
+    def validate(self, value):
+        forms.Field.validate(self, value)  # required; the choice itself is checked with a precise message
+        if value:
+            staff_task(value)
+
+
+class WorkerQueueField(forms.ChoiceField):
+    """Blank (the task's own route) or a queue a worker of this deployment consumes."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=self._choices_now, required=False, **kwargs)
+
+    @staticmethod
+    def _choices_now():
+        return [("", _("the task's own queue"))] + [(name, name) for name in worker_queues()]
+
+    def validate(self, value):
+        validate_queue(value)
+
+    def clean(self, value):
+        return super().clean(value) or None
 
 
 class PeriodicTaskForm(forms.ModelForm):
-    task = RegisteredTaskField(label=_("Task"), help_text=_("Only tasks the workers have registered."))
+    task = StaffTaskField(label=_("Task"), help_text=_("Only tasks that staff may schedule."))
+    queue = WorkerQueueField(label=_("Queue"), help_text=_("Only queues a worker of this deployment consumes."))
 
     class Meta:
         model = PeriodicTask

@@ -5,7 +5,7 @@ import pytest
 from django.test import RequestFactory
 
 from backoffice.accounts.client_ip import client_ip_address
-from tests.accounts.staff import PASSWORD, staff_user
+from tests.accounts.staff import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -23,8 +23,8 @@ def _login(client, password, **meta):
     return client.post(LOGIN, {"username": "ops", "password": password}, **meta)
 
 
-def test_fifth_failure_locks_the_user_at_that_address_even_with_the_right_password(client, axes_on):
-    staff_user("ops")
+def test_fifth_failure_locks_the_user_at_that_address_even_with_the_right_password(role_user, client, axes_on):
+    role_user(None, "ops")
     for _ in range(4):
         assert _login(client, "wrong", REMOTE_ADDR="10.0.0.1").status_code == 200  # the form again
     assert _login(client, "wrong", REMOTE_ADDR="10.0.0.1").status_code == 429
@@ -35,8 +35,8 @@ def test_fifth_failure_locks_the_user_at_that_address_even_with_the_right_passwo
     assert "_auth_user_id" not in client.session
 
 
-def test_the_same_user_from_another_address_still_signs_in(client, axes_on):
-    user = staff_user("ops")
+def test_the_same_user_from_another_address_still_signs_in(role_user, client, axes_on):
+    user = role_user(None, "ops")
     for _ in range(5):
         _login(client, "wrong", REMOTE_ADDR="10.0.0.1")
 
@@ -46,17 +46,17 @@ def test_the_same_user_from_another_address_still_signs_in(client, axes_on):
     assert client.session["_auth_user_id"] == str(user.pk)
 
 
-def test_forged_forwarded_for_does_not_dodge_the_lockout_without_a_proxy(client, axes_on):
-    staff_user("ops")
+def test_forged_forwarded_for_does_not_dodge_the_lockout_without_a_proxy(role_user, client, axes_on):
+    role_user(None, "ops")
     for attempt in range(5):
         _login(client, "wrong", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=f"192.0.2.{attempt}")
 
     assert _login(client, PASSWORD, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.99").status_code == 429
 
 
-def test_behind_nginx_the_client_is_the_address_nginx_appended(client, axes_on, settings):
+def test_behind_nginx_the_client_is_the_address_nginx_appended(role_user, client, axes_on, settings):
     settings.TRUSTED_PROXY_COUNT = 1
-    staff_user("ops")
+    role_user(None, "ops")
     for attempt in range(5):  # the attacker forges the left part; nginx appends the real address
         _login(client, "wrong", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=f"192.0.2.{attempt}, 203.0.113.7")
 

@@ -1,26 +1,33 @@
 """The role matrix, walked over whatever is registered when the test runs: every ModelAdmin (changelist, add,
-change and its actions), every custom page and every API path the URL resolver knows, for each role, a superuser,
-staff with no role and anonymous visitors. Allowed pages answer; the rest are refused, and a refused action
-changes nothing.
+change and its actions), every custom admin URL a ModelAdmin adds (adjust, reverse, simulate, test a URL, run
+now, import and export), every page declared in a portal.py, and every other custom page and API path the URL
+resolver knows, for each role, a superuser, staff with no role and anonymous visitors. Allowed pages answer; the
+rest are refused, and a refused action or POST changes nothing.
 
 Expectations come from the permissions each role holds (the groups `setup_portal` installs from every app's
-roles.py) and from what each page declares it needs (`required_permissions`, set by
-backoffice.accounts.decorators.staff_permission_required, or a class view's `permission_required`). Pages
-that declare nothing must at least refuse anonymous visitors and staff without any permission.
+roles.py, through the role_user fixture) and from what each page declares it needs: a portal.py page's
+permission, `required_permissions` (set by backoffice.accounts.decorators.staff_permission_required), a class
+view's `permission_required`, or for custom admin URLs the table below. Pages that declare nothing must at least
+refuse anonymous visitors and staff without any permission.
 """
 
 import re
 import uuid
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from backoffice.accounts.roles import ANALYSTS, OPERATORS, OPS, ROLES
-from tests.accounts.staff import staff_user
+from backoffice.console.models import TaskRun
+from backoffice.extension_point import collect
+from points.models import Account, LedgerEntry
+from tests.accounts.staff import SUPERUSER
 
 pytestmark = pytest.mark.django_db
 
@@ -34,15 +41,29 @@ SPECIAL_PAGES = {"ops:flower_auth"}
 ANSWERS_503 = ("/healthz", "/ops/flower/")  # 503 is their answer when the checked part (or Flower) is down
 
 
+# What each custom admin URL requires (any one of the permissions), where its view checks it itself. A custom
+# admin URL missing here fails test_every_custom_admin_url_has_an_expectation: add it with what its view checks.
+CUSTOM_ADMIN_URLS = {
+    "points_account_adjust": ("points.adjust_account",),
+    "points_ledgerentry_reverse": ("points.adjust_account",),
+    "points_rule_simulate": ("points.simulate_rule",),
+    "points_action_test_url": ("points.view_action", "points.change_action"),
+    "django_celery_beat_periodictask_run": ("portal_console.run_task",),
+}
+# The admin's own URLs, walked model by model in the first test; import-export's follow its admin's permissions.
+STOCK_ADMIN_URL = re.compile(r"_(changelist|add|history|delete|change)$")
+IMPORT_EXPORT_URL = re.compile(r"_(export|import|process_import)$")
+
+
 @pytest.fixture
-def people(db, redis_client, settings):
+def people(db, redis_client, settings, role_user):
     from backoffice.embedded_redis import free_port
 
     settings.FLOWER_URL = f"http://127.0.0.1:{free_port()}/ops/flower"  # Flower down: the proxy answers 503
     call_command("setup_portal", "--demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    users = {"superuser": staff_user("matrix-root", superuser=True), "no role": staff_user("matrix-nobody")}
+    users = {"superuser": role_user(SUPERUSER, "matrix-root"), "no role": role_user(None, "matrix-nobody")}
     for role in ROLES:
-        users[role] = staff_user(f"matrix-{role.lower()}", role=role)
+        users[role] = role_user(role, f"matrix-{role.lower()}")
     assert {group.name for group in Group.objects.all()} >= set(ROLES)
     return users
 
@@ -169,6 +190,14 @@ def test_the_walk_finds_the_portal_pages():
     assert paths["/healthz"] is None
 
 
+def test_the_walk_covers_every_page_declared_in_portal_py():
+    paths = dict(_portal_paths())
+    declared = {reverse(page.url_name): (page.permission,) for page in collect().pages}
+
+    assert declared == {path: paths.get(path) for path in declared}
+    assert set(declared) >= {"/admin/console/", "/ops/workers/", "/ops/monitor/", "/admin/audit/"}
+
+
 @pytest.mark.parametrize("who", [*USERS, "anonymous"])
 def test_every_custom_page_and_api_path_follows_the_matrix(people, who):
     user = people.get(who)
@@ -206,3 +235,81 @@ def test_admin_index_answers_staff_and_sends_others_to_login(people, who):
     else:
         assert response.status_code == 200
         assert response.context["panels"] == []
+
+
+def _custom_admin_urls():
+    """(URL name, path, its ModelAdmin) for every URL a ModelAdmin adds to the stock ones, with the id of a real
+    object where the URL takes one (the demo data provides them), so that an allowed user reaches the view."""
+    found = []
+    for model in apps.get_models():
+        if not admin.site.is_registered(model):
+            continue
+        model_admin = admin.site.get_model_admin(model)
+        instance = model._default_manager.order_by("pk").first()
+        for pattern in model_admin.get_urls():
+            if not isinstance(pattern, URLPattern) or not pattern.name or STOCK_ADMIN_URL.search(pattern.name):
+                continue
+            takes_id = "<" in str(pattern.pattern)
+            if takes_id and instance is None:
+                raise AssertionError(f"no {model._meta.label} to walk {pattern.name} with: add one to the demo data")
+            found.append(
+                (pattern.name, reverse(f"admin:{pattern.name}", args=[instance.pk] if takes_id else []), model_admin)
+            )
+    return found
+
+
+def _may_use(name, model_admin, user) -> bool:
+    if user is None:
+        return False
+    if IMPORT_EXPORT_URL.search(name):
+        verb = "export" if name.endswith("_export") else "import"
+        return getattr(model_admin, f"has_{verb}_permission")(_request(user))
+    return any(user.has_perm(permission) for permission in CUSTOM_ADMIN_URLS[name])
+
+
+def _history_snapshot():
+    """What a refused custom admin POST could have changed: balances, the ledger, task runs, the admin log."""
+    return [
+        sorted(Account.objects.values_list("pk", "balance")),
+        LedgerEntry.objects.count(),
+        TaskRun.objects.count(),
+        LogEntry.objects.count(),
+    ]
+
+
+def test_every_custom_admin_url_has_an_expectation(people):
+    names = {name for name, _path, _admin in _custom_admin_urls()}
+    unknown = sorted(name for name in names if not IMPORT_EXPORT_URL.search(name) and name not in CUSTOM_ADMIN_URLS)
+
+    assert unknown == []
+    assert names >= set(CUSTOM_ADMIN_URLS)  # the table names no URL that is gone
+
+
+@pytest.mark.parametrize("who", [*USERS, "anonymous"])
+def test_every_custom_admin_url_follows_the_matrix(people, who):
+    user = people.get(who)
+    client = _client(user)
+    problems = []
+    for name, path, model_admin in _custom_admin_urls():
+        allowed = _may_use(name, model_admin, user)
+        status = client.get(path).status_code
+        if status >= 500:
+            problems.append(f"{name} GET: {status}")
+        elif user is None:
+            if status != 302:
+                problems.append(f"{name} GET: {status} to anonymous, expected the login redirect")
+        elif allowed and status in REFUSED:
+            problems.append(f"{name} GET: {status}, expected allowed")
+        elif not allowed and status not in REFUSED | {405}:  # 405: a POST-only view, refused on POST below
+            problems.append(f"{name} GET: {status}, expected 403")
+        if allowed:
+            continue
+        # Refused on POST too, and nothing happens.
+        before = _history_snapshot()
+        status = client.post(path, {"amount": 5, "reason": "matrix", "url": "/x", "method": "GET"}).status_code
+        if status not in (ANONYMOUS_REFUSED if user is None else REFUSED):
+            problems.append(f"{name} POST: {status}, expected refused")
+        if _history_snapshot() != before:
+            problems.append(f"{name} POST: refused but changed rows")
+
+    assert problems == []

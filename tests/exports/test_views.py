@@ -1,10 +1,12 @@
 import pytest
+from django.apps import apps
+from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from backoffice.exports import services
-from backoffice.exports.admin import install_background_export_buttons
 from backoffice.exports.models import ExportJob
+from backoffice.extension_point import portal_declarations_check
 from tests.exports.conftest import read_csv
 
 pytestmark = pytest.mark.django_db
@@ -163,8 +165,38 @@ def test_changelists_of_exportable_models_get_the_button(client, make_analyst, m
     assert "Export in background" in html
 
 
-def test_button_installation_is_idempotent():
-    assert install_background_export_buttons() == []  # done once at start-up
+def test_no_registered_admin_is_patched_at_start_up():
+    """The button and the stock-export rules come from the admins' own ExportAdminMixin, not from attributes
+    that the exports app sets on other apps' ModelAdmin instances."""
+    for model in apps.get_models():
+        if admin.site.is_registered(model):
+            model_admin = admin.site.get_model_admin(model)
+            patched = {
+                "exports_base_change_list_template",  # what the start-up patching used to leave behind
+                "exports_guarded",
+                "has_export_permission",
+                "has_import_permission",
+                "get_export_resource_classes",
+            }
+            assert not patched & set(vars(model_admin)), model._meta.label
+
+
+def test_an_export_target_whose_admin_lacks_the_mixin_fails_the_system_check():
+    from points.models import LedgerEntry
+
+    site = admin.site
+    stock = type("LedgerEntryAdmin", (admin.ModelAdmin,), {})
+    registered = site.get_model_admin(LedgerEntry)
+    site.unregister(LedgerEntry)
+    site.register(LedgerEntry, stock)
+    try:
+        errors = portal_declarations_check(None)
+    finally:
+        site.unregister(LedgerEntry)
+        site.register(LedgerEntry, type(registered))
+    assert [(error.id, error.msg) for error in errors] == [
+        ("portal.E004", "export target ledger: the admin of points.LedgerEntry does not inherit ExportAdminMixin")
+    ]
 
 
 def test_job_list_shows_only_own_jobs(client, make_analyst, make_results, no_enqueue):

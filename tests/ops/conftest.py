@@ -1,32 +1,32 @@
 import pytest
 
 from backoffice.accounts.roles import ANALYSTS, OPERATORS, OPS
-from tests.accounts.staff import staff_user
+from tests.accounts.staff import SUPERUSER
 
 
 @pytest.fixture
-def ops_user(db):
-    return staff_user("ops", role=OPS)
+def ops_user(role_user):
+    return role_user(OPS, "ops")
 
 
 @pytest.fixture
-def operator_user(db):
-    return staff_user("operator", role=OPERATORS)
+def operator_user(role_user):
+    return role_user(OPERATORS, "operator")
 
 
 @pytest.fixture
-def analyst_user(db):
-    return staff_user("analyst", role=ANALYSTS)
+def analyst_user(role_user):
+    return role_user(ANALYSTS, "analyst")
 
 
 @pytest.fixture
-def plain_staff(db):
-    return staff_user("plain")
+def plain_staff(role_user):
+    return role_user(None, "plain")
 
 
 @pytest.fixture
-def superuser(db):
-    return staff_user("root", superuser=True)
+def superuser(role_user):
+    return role_user(SUPERUSER, "root")
 
 
 FLOWER_AUTH = "portal:flower-secret-for-tests"

@@ -18,7 +18,7 @@ from backoffice.ops.tasks import dashboard_refresh_task
 
 pytestmark = pytest.mark.django_db
 
-ALL_PANELS = ["pipeline", "points", "orders", "tasks", "workers", "queues", "beat"]
+ALL_PANELS = ["pipeline", "points", "orders", "tasks", "workers", "queues", "beat", "notes"]  # notes: tests/portal_app
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_refresh_with_flower_and_worker_stopped_still_fills_every_panel(
 ):
     outcome = dashboard_refresh()
 
-    assert outcome == {key: "ok" for key in ["tasks", "queues", "workers", "beat", "points", "orders"]}
+    assert outcome == {key: "ok" for key in ["tasks", "queues", "workers", "beat", "points", "orders", "notes"]}
     client.force_login(superuser)
     response = client.get("/admin/")
     body = response.content.decode()
@@ -165,7 +165,7 @@ def test_a_source_that_fails_keeps_the_last_figures_and_their_age(redis_client, 
     def broker_down(**kwargs):
         raise ConnectionError("broker down")
 
-    monkeypatch.setitem(selectors.PANELS, "queues", broker_down)
+    monkeypatch.setattr(selectors, "panel_queues", broker_down)  # compute is imported by dotted path per run
     outcome = dashboard_refresh(panels=["queues"])
 
     assert outcome == {"queues": "error: broker down"}

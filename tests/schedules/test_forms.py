@@ -129,3 +129,21 @@ def test_editing_an_existing_schedule_keeps_validation(client, operator):
     assert "unexpected keyword argument 'extra'" in " ".join(response.context["adminform"].form.errors["kwargs"])
     task.refresh_from_db()
     assert task.kwargs == "{}"
+
+
+def test_a_route_to_a_queue_no_worker_consumes_fails_the_system_check(settings):
+    from backoffice.schedules.checks import worker_queues_check
+
+    settings.CELERY_TASK_ROUTES = {**settings.CELERY_TASK_ROUTES, "exports.*": {"queue": "exports"}}
+
+    [error] = worker_queues_check(None)
+
+    assert error.id == "schedules.E001"
+    assert "'exports'" in error.msg
+
+
+def test_every_default_schedule_runs_a_task_staff_may_run():
+    from backoffice.schedules.defaults import DEFAULT_SCHEDULES
+    from backoffice.task_registry import staff_tasks
+
+    assert [default.task for default in DEFAULT_SCHEDULES if default.task not in staff_tasks()] == []

@@ -250,3 +250,191 @@ def test_a_bulk_change_of_other_fields_falls_back_to_a_full_reload(redis_client)
     drain(scheduler)
 
     assert scheduler.schedule["quiet"].kwargs == {"message": "changed"}
+
+
+# -- a disabled schedule starts afresh (issue 12) ---------------------------------------------------------
+
+
+def test_a_schedule_disabled_just_after_it_ran_does_not_fire_at_once_when_enabled_later(redis_client, operator):
+    import time_machine
+
+    from backoffice.schedules.services import periodic_tasks_set_enabled
+
+    task = make_schedule("hourly", every=3600, ran_ago=7200)
+    scheduler = new_scheduler()
+    drain(scheduler)
+    assert scheduler.sent == ["hourly"]  # its new run time is still only in beat's memory
+
+    periodic_tasks_set_enabled(user=operator, ids=[task.pk], enabled=False)
+    scheduler.sync()  # beat's batched write-back, a second later
+    task.refresh_from_db()
+    assert task.last_run_at is None  # the disable's reset stands
+
+    with time_machine.travel(timezone.now() + timezone.timedelta(days=2), tick=True):
+        periodic_tasks_set_enabled(user=operator, ids=[task.pk], enabled=True)
+        later = new_scheduler()
+        drain(later)
+        assert later.sent == []  # starts afresh: first run one period after it was enabled again
+
+
+def test_run_times_are_still_written_back_onto_a_schedule_edited_after_it_ran(redis_client):
+    task = make_schedule("hourly", every=3600, ran_ago=7200)
+    scheduler = new_scheduler()
+    drain(scheduler)
+    sent_at = scheduler.schedule["hourly"].last_run_at
+
+    task.refresh_from_db()
+    task.description = "edited in the admin a moment after the run"
+    task.save()
+    scheduler.sync()
+
+    task.refresh_from_db()
+    assert (task.last_run_at, task.total_run_count) == (sent_at, 1)
+
+
+# -- one broken schedule, and what the heartbeat means (issue 12) ------------------------------------------
+
+
+def test_a_schedule_that_cannot_be_built_is_left_out_and_the_others_are_sent(redis_client, settings, caplog):
+    from django_celery_beat.models import IntervalSchedule
+
+    make_schedule("good", ran_ago=7200)
+    broken = make_schedule("broken", every=7, ran_ago=7200)
+    IntervalSchedule.objects.filter(pk=broken.interval_id).update(period="fortnights")  # past the validators
+
+    scheduler = new_scheduler()
+    drain(scheduler)
+
+    assert scheduler.sent == ["good"]
+    assert "broken" in caplog.text
+    assert redis_client.get(settings.BEAT_HEARTBEAT_KEY) is not None
+
+
+def test_an_edit_that_breaks_one_schedule_leaves_beat_running_with_the_others(redis_client):
+    from django_celery_beat.models import IntervalSchedule
+
+    make_schedule("good", every=60, ran_ago=0)
+    broken = make_schedule("broken", every=7, ran_ago=0)
+    scheduler = new_scheduler()
+    drain(scheduler)
+
+    IntervalSchedule.objects.filter(pk=broken.interval_id).update(period="fortnights")
+    broken.description = "touched"
+    broken.save()  # beat applies the change, building the entry anew
+    scheduler._next_change_check = 0
+    drain(scheduler)
+
+    assert sorted(scheduler.schedule) == ["good"]
+
+
+class _Uncomputable:
+    """A schedule whose next run cannot be computed."""
+
+    def now(self):
+        return timezone.now()
+
+    def is_due(self, last_run_at):
+        raise RuntimeError("no next run")
+
+    def remaining_estimate(self, last_run_at):
+        raise RuntimeError("no next run")
+
+
+def test_a_schedule_whose_next_run_cannot_be_computed_neither_stops_beat_nor_the_others(redis_client, settings):
+    make_schedule("good", every=1, ran_ago=7200)
+    make_schedule("broken", ran_ago=7200)
+    scheduler = new_scheduler()
+    scheduler.schedule["broken"].schedule = _Uncomputable()
+
+    drain(scheduler)
+    scheduler.schedule["good"].last_run_at = scheduler.schedule["good"].model.last_run_at = (
+        timezone.now() - timezone.timedelta(hours=1)
+    )
+    scheduler._heap = None  # rebuilt with the broken entry in it again
+    redis_client.delete(settings.BEAT_HEARTBEAT_KEY)
+    scheduler._last_heartbeat = 0
+    drain(scheduler)
+
+    assert scheduler.sent == ["good", "good"]
+    assert redis_client.get(settings.BEAT_HEARTBEAT_KEY) is not None
+
+
+def test_the_heartbeat_says_beat_is_fine_only_while_the_lock_holder_sends(redis_client, settings, monkeypatch):
+    make_schedule("due", ran_ago=7200)
+    holder, standby = new_scheduler(), new_scheduler()
+    drain(holder)
+    assert redis_client.get(settings.BEAT_HEARTBEAT_KEY) is not None
+
+    redis_client.delete(settings.BEAT_HEARTBEAT_KEY)
+    standby._next_lock_try = standby._last_heartbeat = 0
+    standby.tick()
+    assert redis_client.get(settings.BEAT_HEARTBEAT_KEY) is None  # a standby alone sends nothing
+
+    def broker_down(*args, **kwargs):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(holder, "apply_async", broker_down)
+    entry = holder.schedule["due"]
+    entry.last_run_at = entry.model.last_run_at = timezone.now() - timezone.timedelta(hours=2)
+    holder._heap = None
+    holder._last_heartbeat = 0
+    holder.tick()
+    assert redis_client.get(settings.BEAT_HEARTBEAT_KEY) is None  # it ticks, but nothing goes out
+
+
+# -- once, even across a failover (issue 17) -------------------------------------------------------------
+
+
+def test_a_takeover_reads_the_sends_recorded_in_redis_not_only_the_late_database(redis_client, settings):
+    for number in range(5):
+        make_schedule(f"minutely {number}", every=60, ran_ago=7200)
+    holder, standby = new_scheduler(), new_scheduler()
+    drain(holder)
+    assert len(holder.sent) == 5
+    assert PeriodicTask.objects.filter(total_run_count=0).count() == 5  # not written back yet
+
+    redis_client.delete(settings.BEAT_LOCK_KEY)  # the holder dies before its write-back; its TTL runs out
+    standby._next_lock_try = 0
+    drain(standby)
+
+    assert standby._is_leader
+    assert standby.sent == []
+    assert {entry.total_run_count for entry in standby.schedule.values()} == {1}
+
+
+def test_a_holder_that_lost_the_lock_sends_nothing_more(redis_client, settings):
+    make_schedule("due", every=60, ran_ago=7200)
+    holder = new_scheduler()
+    holder.tick()  # takes the lock
+    holder.sent.clear()
+    redis_client.set(settings.BEAT_LOCK_KEY, "another beat's token")  # paused past its TTL, then taken over
+
+    holder.schedule["due"].last_run_at = timezone.now() - timezone.timedelta(hours=2)
+    holder.populate_heap()
+    holder._dispatch_due()
+
+    assert holder.sent == []
+    assert not holder._is_leader
+
+
+def test_every_kind_of_schedule_is_loaded_and_sent_when_due(redis_client):
+    from django_celery_beat.models import ClockedSchedule, CrontabSchedule
+
+    two_hours_ago = timezone.now() - timezone.timedelta(hours=2)
+    every_minute = CrontabSchedule.objects.create(minute="*", hour="*", timezone="UTC")
+    PeriodicTask.objects.create(name="crontab", task="backoffice.ping", crontab=every_minute, last_run_at=two_hours_ago)
+    clocked = ClockedSchedule.objects.create(clocked_time=two_hours_ago)
+    PeriodicTask.objects.create(name="clocked", task="backoffice.ping", clocked=clocked, one_off=True)
+    make_schedule("not yet", every=60, ran_ago=7200, start_time=timezone.now() + timezone.timedelta(hours=1))
+    make_schedule("with kwargs", every=60, ran_ago=7200, kwargs={"message": "hi"}, queue="points")
+    scheduler = new_scheduler()
+
+    drain(scheduler)
+
+    assert sorted(scheduler.sent) == ["clocked", "crontab", "with kwargs"]
+    entry = scheduler.schedule["with kwargs"]
+    assert (entry.kwargs, entry.options["queue"], entry.options["headers"]) == (
+        {"message": "hi"},
+        "points",
+        {"periodic_task_name": "with kwargs"},
+    )

@@ -1,6 +1,7 @@
 """Ops pages: Flower through the portal, the native workers page with its control actions, and the
 permission check nginx asks before it lets a request through to Flower (deploy/nginx.conf)."""
 
+from csp.decorators import csp_replace
 from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -8,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from backoffice.accounts.decorators import staff_permission_required
@@ -19,10 +21,14 @@ VIEW = "portal_ops.view_ops"
 CONTROL = "portal_ops.control_workers"
 
 
+@csrf_exempt  # the proxy runs the CSRF check itself, accepting the token in Flower's header (flower._check_csrf)
+@csp_replace(flower.CONTENT_SECURITY_POLICY)  # Flower's pages, framed by the portal's own Flower page
 @xframe_options_sameorigin  # framed by the portal's own Flower page; every other page stays DENY
 @staff_permission_required(VIEW)
 def flower_proxy(request, path: str = ""):
-    return flower.proxy(request, path)
+    response = flower.proxy(request, path)
+    response["Cache-Control"] = "no-store"  # Flower's pages and API hold task arguments: never kept by a cache
+    return response
 
 
 def flower_page(request):

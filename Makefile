@@ -8,7 +8,7 @@ PORT ?= 8000
 PROCESSES = web worker worker_long beat flower$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
 
 .PHONY: screenshots setup run demo test test-fast lint bench chaos cluster-smoke install lock lock-upgrade prod-smoke \
-  browser clean
+  browser libreoffice clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,8 +76,15 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
+# Debian's LibreOffice Calc, headless: the export tests open the files as a spreadsheet does.
+libreoffice:
+	@command -v soffice >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends libreoffice-calc-nogui >/dev/null; \
+	  else echo "export tests need LibreOffice Calc: sudo apt-get install libreoffice-calc-nogui"; exit 1; fi; }
+
 # pytest's exit 5 (no tests collected) means a broken suite, never a pass.
-test: install browser
+test: install browser libreoffice
 	@$(BIN)/python -m pytest $(ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: a broken suite, not a pass" >&2; exit 1; fi; \
 	  exit $$status

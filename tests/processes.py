@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,8 @@ from pathlib import Path
 import httpx
 from django.conf import settings
 from django.db import connection
+
+from tests.waiting import wait_for  # noqa: F401 - tests call it as processes.wait_for
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -90,17 +91,6 @@ class Process:
         with contextlib.suppress(ProcessLookupError):  # children left behind (a pool whose parent died)
             os.killpg(self.popen.pid, signal.SIGKILL)
         self.log_file.close()
-
-
-def wait_for(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition"):
-    """Poll until predicate() is truthy; return its value or fail with the message."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
 def celery(*args: str) -> list[str]:

@@ -200,6 +200,7 @@ def flower(tmp_path: Path, port: int, basic_auth: str, **extra_env) -> Process:
             "--url_prefix=ops/flower",
             f"--basic-auth={basic_auth}",
             "--persistent=False",
+            "--read_only",
         ),
         log_path=tmp_path / "flower.log",
         extra_env=extra_env,

@@ -1,6 +1,8 @@
 """Ops pages: Flower through the portal, the native workers page with its control actions, and the
 permission check nginx asks before it lets a request through to Flower (deploy/nginx.conf)."""
 
+from urllib.parse import urlsplit
+
 from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -39,7 +41,9 @@ def flower_auth(request):
     if not user.is_authenticated:
         return HttpResponse(status=401)
     allowed = user.is_active and user.is_staff and user.has_perm(VIEW)
-    if request.headers.get("X-Original-Method", "GET").upper() not in flower.READ_METHODS:
+    method = request.headers.get("X-Original-Method", "GET").upper()
+    path = urlsplit(request.headers.get("X-Original-URI", "")).path.removeprefix("/ops/flower/")
+    if not flower.is_read(method, path):
         allowed = False  # control goes through the portal's audited actions, never straight to Flower
     return HttpResponse(status=204 if allowed else 403)
 

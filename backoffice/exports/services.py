@@ -365,6 +365,30 @@ def export_stream_start(*, user, target_key: str, query_string: str, columns: li
     return job, chunks()
 
 
+def _time_left(job: ExportJob, *, remaining: int, rate: float, elapsed: float) -> str:
+    """The time left in words a person can act on, never a bare "-" or a count of seconds in the thousands."""
+    if job.status == ExportJob.Status.QUEUED:
+        return _("starts when a worker is free")
+    if job.status == ExportJob.Status.DONE:
+        return _("none: finished in %(took)s") % {"took": _duration(elapsed)}
+    if not job.is_active:
+        return _("none: the export has ended")
+    if not rate:
+        return _("estimating, once the first rows are written")
+    return _("about %(left)s") % {"left": _duration(remaining / rate)}
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return _("less than a second")
+    if seconds < 90:
+        return _("%(n)d s") % {"n": round(seconds)}
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 90:
+        return _("%(m)d min %(s)02d s") % {"m": minutes, "s": seconds}
+    return _("%(h)d h %(m)02d min") % {"h": minutes // 60, "m": minutes % 60}
+
+
 def export_job_progress(*, job: ExportJob) -> dict:
     """What the job page shows: rows written of total, rate, time left, and the file once done."""
     written = job.rows_written
@@ -389,6 +413,7 @@ def export_job_progress(*, job: ExportJob) -> dict:
         "percent": 100.0 if done else (round(100.0 * written / total, 1) if total else 0.0),
         "rows_per_second": round(rate, 1),
         "seconds_left": round(remaining / rate, 1) if rate and job.is_active else None,
+        "time_left": _time_left(job, remaining=remaining, rate=rate, elapsed=elapsed),
         "size_bytes": job.size_bytes,
         "error": job.error,
         "download_url": reverse("exports:download", args=[job.pk]) if done and job.file_name else None,

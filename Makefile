@@ -32,14 +32,16 @@ setup: install .env
 	      "or DJANGO_SUPERUSER_PASSWORD; reset with: $(BIN)/python manage.py changepassword admin)"
 	@echo "Flower inside the portal: http://127.0.0.1:$(PORT)/ops/flower/   Health: http://127.0.0.1:$(PORT)/healthz"
 
+# honcho would load .env on top of the environment; envfile --exec loads it beneath, so the real environment wins.
+HONCHO = PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python -m backoffice.envfile --exec $(BIN)/honcho start \
+	  --env /dev/null --procfile deploy/Procfile --app-root . --port $(PORT)
+
 run: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start --procfile deploy/Procfile --app-root . --port $(PORT) \
-	  $(PROCESSES)
+	$(HONCHO) $(PROCESSES)
 
 # make run plus demo customers driving the real endpoints (check-ins, orders paid or left to expire).
 demo: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(PORT) exec $(BIN)/honcho start --procfile deploy/Procfile --app-root . \
-	  --port $(PORT) $(PROCESSES) traffic
+	WEB_PORT=$(PORT) $(HONCHO) $(PROCESSES) traffic
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 browser:

@@ -1,6 +1,19 @@
-"""Print a development .env with fresh random secrets: `python -m backoffice.envfile > .env`."""
+"""The development .env: `python -m backoffice.envfile > .env` prints one with fresh random secrets, and
+`python -m backoffice.envfile --exec CMD ...` runs CMD with the file's variables beneath the real environment.
 
+honcho loads .env on top of the environment, so `PAYMENT_WEBHOOK_SECRET=... make run` would silently keep the
+file's value; `make run` therefore starts honcho through `--exec` (with honcho's own loading turned off), and
+the real environment wins, as it does for settings.py. It also puts Flower on a private Unix socket.
+"""
+
+import os
 import secrets
+import sys
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
 
 TEMPLATE = """\
 # Written by `make run` on first start. Local development only: never commit this file.
@@ -22,5 +35,35 @@ def render() -> str:
     )
 
 
-if __name__ == "__main__":
+def env_file_path() -> Path:
+    """The file settings.py reads: ENV_FILE, else .env in the current directory (the project's, under make)."""
+    return Path(os.environ.get("ENV_FILE") or Path.cwd() / ".env")
+
+
+def load_beneath_environment(path: Path) -> None:
+    """Set each variable of the file that the environment does not already have."""
+    if path.exists():
+        environ.Env.read_env(str(path), overwrite=False)
+
+
+def flower_socket_default() -> None:
+    """Under `make run` Flower listens on a Unix socket in a directory only this user may enter (Flower makes the
+    socket itself world-writable), so no other local user reaches its pages, /metrics or /healthcheck."""
+    if "FLOWER_UNIX_SOCKET" not in os.environ:
+        os.environ["FLOWER_UNIX_SOCKET"] = str(Path.cwd() / "var" / "run" / "flower.sock")
+    if os.environ["FLOWER_UNIX_SOCKET"]:
+        directory = Path(os.environ["FLOWER_UNIX_SOCKET"]).parent
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o700)
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["--exec"] and len(argv) > 1:
+        load_beneath_environment(env_file_path())
+        flower_socket_default()
+        os.execvp(argv[1], argv[1:])  # noqa: S606 - the command make passes; replaced, so signals reach it
     print(render(), end="")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

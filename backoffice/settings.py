@@ -8,6 +8,7 @@ See README.md for the table of variables; .env.example lists them.
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 from kombu import Exchange, Queue
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "import_export",
     "axes",
+    "csp",
     "backoffice",
     "backoffice.accounts",
     "backoffice.audit",
@@ -62,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -219,6 +222,25 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # nginx sets it (deploy/nginx.conf)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 X_FRAME_OPTIONS = "DENY"  # the Flower proxy alone opts into SAMEORIGIN (@xframe_options_sameorigin)
+
+# Content Security Policy (django-csp): https://django-csp.readthedocs.io/en/latest/configuration.html
+# Scripts only from the portal's origin or inline with the request's nonce (`nonce="{{ request.csp_nonce }}"`);
+# nothing from other origins at all. The Flower proxy widens it for Flower's pages only (backoffice/ops/views.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [SELF],  # the framed Flower page (/ops/monitor/)
+        "frame-ancestors": [NONE],  # as X_FRAME_OPTIONS; the Flower proxy alone allows its own origin
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
 # django-axes: lock an account+address pair after repeated failed admin logins.
@@ -253,8 +275,13 @@ ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default
 PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="dev-payment-secret" if DEBUG else "")
 FLOWER_URL = env.str("FLOWER_URL", default="http://127.0.0.1:5555/ops/flower")
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # user:password that only the portal knows
+# Flower's Unix socket (`make run` puts it in var/run/, a 0700 directory): set, the proxy connects through it and
+# FLOWER_URL gives only the path. Flower reads the same variable, and FLOWER_BASIC_AUTH, from its environment.
+FLOWER_UNIX_SOCKET = env.str("FLOWER_UNIX_SOCKET", default="")
 BEAT_HEARTBEAT_KEY = "backoffice:beat:heartbeat"
 BEAT_STALE_AFTER_SECONDS = 60  # /healthz calls beat stale when its last tick is older than this
+# /healthz's worker ping returns as soon as this many workers answered (fewer: it waits its full second).
+HEALTH_EXPECTED_WORKERS = env.int("HEALTH_EXPECTED_WORKERS", default=1)
 RESULTS_RETENTION_DAYS = env.int("RESULTS_RETENTION_DAYS", default=30)  # task results kept this long
 # Per task name, overriding RESULTS_RETENTION_DAYS: RESULTS_RETENTION_BY_TASK="backoffice.ping=1;points.relay=7"
 RESULTS_RETENTION_BY_TASK = env.dict("RESULTS_RETENTION_BY_TASK", cast={"value": int}, default={})

@@ -198,12 +198,11 @@ def flower(tmp_path: Path, port: int, basic_auth: str, **extra_env) -> Process:
             "--address=127.0.0.1",
             f"--port={port}",
             "--url_prefix=ops/flower",
-            f"--basic-auth={basic_auth}",
+            "--read_only=True",
             "--persistent=False",
-            "--read_only",
         ),
         log_path=tmp_path / "flower.log",
-        extra_env=extra_env,
+        extra_env={"FLOWER_BASIC_AUTH": basic_auth, **extra_env},  # from the environment, never argv
     ).start()
 
     def answers() -> bool:

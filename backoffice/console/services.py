@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -95,9 +96,19 @@ def task_run(
 
 
 def _log_on_task(*, user, task_id: str, message: str) -> None:
+    """Log on the task's run or stored result; an id the portal has no record of is logged all the same."""
     target = TaskRun.objects.filter(task_id=task_id).first() or TaskResult.objects.filter(task_id=task_id).first()
     if target is not None:
         LogEntry.objects.log_actions(user.pk, [target], CHANGE, change_message=message, single_object=True)
+        return
+    LogEntry.objects.create(
+        user=user,
+        content_type=ContentType.objects.get_for_model(TaskRun),
+        object_id=task_id,
+        object_repr=(_("unknown task [%(id)s]") % {"id": task_id})[:200],
+        action_flag=CHANGE,
+        change_message=message,
+    )
 
 
 @transaction.atomic

@@ -11,6 +11,8 @@ import httpx
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from backoffice.notify.redaction import mask_phone, mask_text
+
 logger = logging.getLogger(__name__)
 
 HTTP_TIMEOUT_S = 5.0  # a slow provider fails the attempt; the task retries with backoff
@@ -31,10 +33,14 @@ class BaseSmsBackend(abc.ABC):
 
 
 class ConsoleSmsBackend(BaseSmsBackend):
-    """Writes the message to the log instead of sending it: development, and no provider configured."""
+    """Logs that a message would have been sent, instead of sending it: development, and no provider configured.
+
+    The log line is masked like Flower and the results (a log is kept and read by many): the code itself is
+    in the cache, under the phone number, for as long as it is valid.
+    """
 
     def send(self, *, phone: str, message: str) -> str:
-        logger.info("SMS to %s: %s", phone, message)
+        logger.info("SMS to %s: %s", mask_phone(phone), mask_text(message))
         return "console"
 
 

@@ -6,9 +6,16 @@ import time
 
 import pytest
 
+from backoffice import health
 from backoffice.embedded_redis import free_port
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_snapshot(monkeypatch):
+    """Each test probes afresh: no figures cached for anonymous callers by an earlier test."""
+    monkeypatch.setattr(health, "snapshot", health._Snapshot())
 
 
 @pytest.fixture

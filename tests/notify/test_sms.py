@@ -22,10 +22,11 @@ def provider(status: int, body=None, seen=None):
     return httpx.MockTransport(handler)
 
 
-def test_console_backend_logs_the_message(caplog):
+def test_console_backend_logs_a_masked_line(caplog):
     with caplog.at_level(logging.INFO, logger="backoffice.notify.sms"):
         assert ConsoleSmsBackend().send(phone="+15551234567", message="hello") == "console"
-    assert "SMS to +15551234567: hello" in caplog.text
+    assert "SMS to +15*******67: [redacted] 5 chars" in caplog.text
+    assert "hello" not in caplog.text
 
 
 def test_http_backend_posts_json_with_the_bearer_token():

@@ -201,3 +201,12 @@ def test_an_eta_is_taken_and_shown_to_the_second():
     assert form.is_valid(), form.errors
     assert form.schedule()["eta"].second == 5
     assert 'step="1"' in str(form["eta"])
+
+
+def test_a_task_that_ignores_its_result_shows_not_recorded_rather_than_a_false_zero():
+    from backoffice.console.selectors import task_info
+    from backoffice.tasks import ping_task
+    from points.tasks import events_process_batch_task
+
+    assert task_info("points.events_process_batch", events_process_batch_task, counts={}).records_results is False
+    assert task_info("backoffice.ping", ping_task, counts={}).records_results is True

@@ -117,7 +117,7 @@ def test_ops_may_toggle_but_not_edit(client, ops):
     task = make_schedule()
     client.force_login(ops)
 
-    response = client.post(change_url(task), form_data(task, interval=interval(5).pk))
+    response = client.post(change_url(task), form_data(task, every="5", period="seconds"))
 
     assert response.status_code == 403
     task.refresh_from_db()
@@ -135,7 +135,7 @@ def test_analysts_read_but_cannot_change_toggle_run_or_add(client, analyst):
     assert page.status_code == 200
     assert 'name="_save"' not in page.content.decode()
     assert 'id="run-now"' not in page.content.decode()
-    assert client.post(change_url(task), form_data(task, interval=interval(5).pk)).status_code == 403
+    assert client.post(change_url(task), form_data(task, every="5", period="seconds")).status_code == 403
     assert client.get(reverse("admin:django_celery_beat_periodictask_add")).status_code == 403
     assert client.post(reverse("admin:django_celery_beat_periodictask_run", args=[task.pk])).status_code == 403
     response = client.post(CHANGELIST, {"action": "disable_selected", "_selected_action": [task.pk]})

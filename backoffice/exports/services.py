@@ -415,7 +415,9 @@ def _time_left(job: ExportJob, *, seconds_left: float | None) -> str:
     """The time left in words a person can act on, never a bare "-" or a count of seconds in the thousands."""
     if job.status == ExportJob.Status.QUEUED:
         return _("starts when a worker is free")
-    if job.status == ExportJob.Status.DONE and job.started_at and job.finished_at:
+    if job.status == ExportJob.Status.DONE:
+        if not (job.started_at and job.finished_at):
+            return _("none: finished")
         return _("none: finished in %(took)s") % {"took": _duration((job.finished_at - job.started_at).total_seconds())}
     if not job.is_active:
         return _("none: the export has ended")

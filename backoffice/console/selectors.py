@@ -26,6 +26,7 @@ class TaskInfo:
     queue: str
     succeeded: int
     failed: int
+    records_results: bool  # False: the task ignores its result, so no count here can be trusted (not a 0)
 
 
 def recent_counts() -> dict[str, dict[str, int]]:
@@ -59,7 +60,13 @@ def task_info(name: str, task, counts: dict | None = None) -> TaskInfo:
         queue=task_queue(name),
         succeeded=by_status.get(states.SUCCESS, 0),
         failed=by_status.get(states.FAILURE, 0),
+        records_results=not _ignores_result(task),
     )
+
+
+def _ignores_result(task) -> bool:
+    ignored = getattr(task, "ignore_result", None)
+    return bool(celery_app.conf.task_ignore_result if ignored is None else ignored)
 
 
 def task_state(task_id: str) -> dict:

@@ -445,6 +445,32 @@ def export_stream_start(
     return job, chunks()
 
 
+def _time_left(job: ExportJob, *, seconds_left: float | None) -> str:
+    """The time left in words a person can act on, never a bare "-" or a count of seconds in the thousands."""
+    if job.status == ExportJob.Status.QUEUED:
+        return _("starts when a worker is free")
+    if job.status == ExportJob.Status.DONE:
+        if not (job.started_at and job.finished_at):
+            return _("none: finished")
+        return _("none: finished in %(took)s") % {"took": _duration((job.finished_at - job.started_at).total_seconds())}
+    if not job.is_active:
+        return _("none: the export has ended")
+    if seconds_left is None:
+        return _("estimating, once the first rows are written")
+    return _("about %(left)s") % {"left": _duration(seconds_left)}
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return _("less than a second")
+    if seconds < 90:
+        return _("%(n)d s") % {"n": round(seconds)}
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 90:
+        return _("%(m)d min %(s)02d s") % {"m": minutes, "s": seconds}
+    return _("%(h)d h %(m)02d min") % {"h": minutes // 60, "m": minutes % 60}
+
+
 def _progress_sample(job: ExportJob) -> dict | None:
     try:
         sample = cache.get(progress_key(job.pk))
@@ -491,6 +517,7 @@ def export_job_progress(*, job: ExportJob, now: float | None = None) -> dict:
         "percent": 100.0 if done else (round(100.0 * min(written, total) / total, 1) if total else 0.0),
         "rows_per_second": round(rate, 1),
         "seconds_left": None if seconds_left is None else round(seconds_left, 1),
+        "time_left": _time_left(job, seconds_left=seconds_left),
         "size_bytes": job.size_bytes,
         "error": job.error,
         "file_format": job.file_format,

@@ -30,11 +30,12 @@ for model in (PeriodicTask, IntervalSchedule, CrontabSchedule, SolarSchedule, Cl
 
 
 def _local(value) -> str:
-    """A time as staff read it: in TIME_ZONE (DST-aware), with the zone's abbreviation."""
+    """A time as staff read it: in TIME_ZONE (DST-aware), to the second (a 5-s schedule's next runs differ only
+    there), with the zone's abbreviation."""
     if value is None:
         return "-"
     local = timezone.localtime(value)
-    return f"{date_format(local, 'DATETIME_FORMAT')} {local.tzname()}"
+    return f"{date_format(local, 'Y-m-d H:i:s')} {local.tzname()}"
 
 
 def _result_link(result_id, status) -> str:
@@ -52,7 +53,7 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "one_off", "task")
     search_fields = ("name", "task", "description")
     list_select_related = ("interval", "crontab", "solar", "clocked")
-    autocomplete_fields = ("interval", "crontab")
+    autocomplete_fields = ("crontab",)
     raw_id_fields = ("solar", "clocked")
     actions = ("enable_selected", "disable_selected", "run_selected")
     ordering = ("name",)
@@ -67,7 +68,10 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
             (None, {"fields": ("name", "task", "description", "enabled")}),
-            (_("Schedule (set exactly one)"), {"fields": ("interval", "crontab", "solar", "clocked", "one_off")}),
+            (
+                _("Schedule (set exactly one)"),
+                {"fields": (("every", "period"), "crontab", "solar", "clocked", "one_off")},
+            ),
             (_("Arguments"), {"fields": ("args", "kwargs")}),
             (
                 _("Execution"),

@@ -12,6 +12,13 @@ from backoffice.celery import app as celery_app
 from backoffice.schedules.defaults import DEFAULT_SCHEDULES, DefaultSchedule
 
 
+def interval_schedule_for(*, every: int, period: str) -> IntervalSchedule:
+    """The interval row for `every period`: intervals are values shared by every schedule that runs that often,
+    so one schedule's form picks (or adds) a row and never edits the row others use."""
+    interval, _created = IntervalSchedule.objects.get_or_create(every=every, period=period)
+    return interval
+
+
 def _schedule_for(default: DefaultSchedule) -> dict:
     if default.every_seconds:
         interval, _ = IntervalSchedule.objects.get_or_create(

@@ -29,8 +29,8 @@ def test_internal_helpers_are_registered_but_not_offered_to_staff():
     assert {"backoffice.ping", "orders.expire_overdue", "points.outbox_relay"} <= set(offered)
 
 
-def test_the_console_index_lists_no_internal_task(client, analyst):
-    client.force_login(analyst)
+def test_the_console_index_lists_no_internal_task(client, operator):
+    client.force_login(operator)
 
     response = client.get(reverse("console:index"))
 

@@ -11,7 +11,7 @@ from django_celery_results.models import TaskResult
 
 from tests import processes
 from tests.processes import wait_for
-from tests.schedules.helpers import form_data, interval, make_schedule
+from tests.schedules.helpers import form_data, make_schedule
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -78,7 +78,7 @@ def test_an_interval_edited_in_the_admin_takes_effect_within_5_seconds(live_work
     client.force_login(operator)
     response = client.post(
         reverse("admin:django_celery_beat_periodictask_change", args=[task.pk]),
-        form_data(task, interval=interval(1).pk),
+        form_data(task, every="1", period="seconds"),
     )
     assert response.status_code == 302
     saved_at = datetime.now()

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 # The embedded Redis runs only when no REDIS_URL is configured (environment or .env).
-PROCESSES = web worker beat flower$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
+PROCESSES = web worker beat flower banner$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
 
 .PHONY: screenshots setup run demo test test-fast lint bench chaos cluster-smoke install browser clean
 
@@ -28,12 +28,10 @@ setup: install .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py setup_portal --demo
-	@echo "Backoffice: http://127.0.0.1:$(PORT)/admin/  (user admin; password printed above on first run," \
-	      "or DJANGO_SUPERUSER_PASSWORD; reset with: $(BIN)/python manage.py changepassword admin)"
-	@echo "Flower inside the portal: http://127.0.0.1:$(PORT)/ops/flower/   Health: http://127.0.0.1:$(PORT)/healthz"
 
 # honcho would load .env on top of the environment; envfile --exec loads it beneath, so the real environment wins.
-HONCHO = PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python -m backoffice.envfile --exec $(BIN)/honcho start \
+# The `banner` process prints the portal's address and how to sign in once /healthz is ok.
+HONCHO = PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(PORT) exec $(BIN)/python -m backoffice.envfile --exec $(BIN)/honcho start \
 	  --env /dev/null --procfile deploy/Procfile --app-root . --port $(PORT)
 
 run: setup
@@ -41,7 +39,7 @@ run: setup
 
 # make run plus demo customers driving the real endpoints (check-ins, orders paid or left to expire).
 demo: setup
-	WEB_PORT=$(PORT) $(HONCHO) $(PROCESSES) traffic
+	$(HONCHO) $(PROCESSES) traffic
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 browser:

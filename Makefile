@@ -38,8 +38,9 @@ run: setup
 	$(HONCHO) $(PROCESSES)
 
 # make run plus demo customers driving the real endpoints (check-ins, orders paid or left to expire).
+# Orders wait 2 minutes for payment (not 30), so the demo's unpaid orders visibly expire.
 demo: setup
-	$(HONCHO) $(PROCESSES) traffic
+	ORDER_PAYMENT_TIMEOUT_MINUTES=$${ORDER_PAYMENT_TIMEOUT_MINUTES:-2} $(HONCHO) $(PROCESSES) traffic
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 browser:

@@ -23,6 +23,9 @@ PRODUCTS = [
     ("COURSE-PY", "Python for the web (course, 30 places)", Decimal("49.00"), 30),
     ("COURSE-DJ", "Django in depth (course)", Decimal("29.00"), None),
     ("EARLY-ACCESS", "Early access: the first 5 get in", Decimal("0.00"), 5),
+    # Enough seats that `make demo`'s customers keep buying for a long while (they stop ordering what sold out).
+    ("WORKSHOP-CELERY", "Celery in production (workshop, 500 places)", Decimal("19.00"), 500),
+    ("EBOOK-ORM", "The Django ORM (e-book)", Decimal("9.00"), None),
 ]
 COUPONS = [
     ("WELCOME5", Coupon.Kind.AMOUNT, Decimal("5.00"), None),

@@ -57,9 +57,10 @@ test: install browser
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
-# Refresh the README's screenshots (docs/) from the browser test that drives the dashboard and Flower.
+# Refresh the README's screenshots (docs/) from the browser walk of every page for every role; the whole walk's
+# pictures land in docs/walk/ (not committed) for a look at every page.
 screenshots: install browser
-	SCREENSHOTS_DIR=docs $(BIN)/python -m pytest tests/ops/test_browser.py -q
+	SCREENSHOTS_DIR=docs $(BIN)/python -m pytest tests/ops/test_browser_walk.py -q
 
 lint: install
 	$(BIN)/ruff check .

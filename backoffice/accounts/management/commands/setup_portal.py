@@ -20,19 +20,19 @@ from backoffice.accounts.services import roles_install, staff_user_ensure, super
 from backoffice.schedules.services import schedules_install_defaults
 
 DEMO_STAFF = {"operator": OPERATORS, "analyst": ANALYSTS, "ops": OPS}
-# Where the demo's services warn that a message could not be published (the sweepers and the relay pick the work
-# up later). `make run` runs this command before it starts the embedded Redis, so every one of them would fail.
-PUBLISHING_LOGGERS = ("orders.services", "points.capture")
 
 
 class _CountBrokerWarnings(logging.Filter):
+    """The warnings the demo's services log when a message cannot be published (the sweepers and the relay pick
+    the work up later): counted, not printed. `make run` runs setup_portal before it starts the embedded Redis."""
+
     def __init__(self):
         super().__init__()
-        self.count = 0
+        self.seen: set[int] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno == logging.WARNING and "broker unavailable" in str(record.msg):
-            self.count += 1
+            self.seen.add(id(record))
             return False
         return True
 
@@ -79,17 +79,17 @@ class Command(BaseCommand):
             yield
             return
         counter = _CountBrokerWarnings()
-        loggers = [logging.getLogger(name) for name in PUBLISHING_LOGGERS]
-        for logger in loggers:
-            logger.addFilter(counter)
+        handlers = logging.getLogger().handlers  # where every module's records end up, whatever its logger
+        for handler in handlers:
+            handler.addFilter(counter)
         try:
             yield
         finally:
-            for logger in loggers:
-                logger.removeFilter(counter)
-        if counter.count:
+            for handler in handlers:
+                handler.removeFilter(counter)
+        if counter.seen:
             self.stdout.write(
-                f"broker not up yet (make run starts it next): {counter.count} demo task messages left to the "
+                f"broker not up yet (make run starts it next): {len(counter.seen)} demo task messages left to the "
                 "sweepers and the outbox relay, which run once beat and a worker are up"
             )
 

@@ -2,15 +2,14 @@
 users with 30 days of history (applied through the same batch processing as live events, each day as of that
 day, so the dashboard's charts show the history and not one bar today). Idempotent."""
 
-import contextlib
 import datetime as dt
 import random
 import uuid
-from unittest import mock
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from backoffice.demo_clock import clock_at
 from points.models import Action, ActionRecord, PendingEvent, Rule, Status
 from points.processing import events_process_batch
 
@@ -82,7 +81,7 @@ def demo_install(*, stdout) -> None:
     users = _demo_users()
     applied = 0
     for day, events in sorted(_history(users, actions).items()):
-        with _clock_at(timezone.make_aware(dt.datetime.combine(day, dt.time(21, 0)))):
+        with clock_at(timezone.make_aware(dt.datetime.combine(day, dt.time(21, 0)))):
             PendingEvent.objects.bulk_create(events, batch_size=1000)
             while batch := events_process_batch():
                 applied += batch
@@ -101,14 +100,6 @@ def _demo_users() -> list:
         user.set_unusable_password()
     model.objects.bulk_create(missing)
     return list(model.objects.filter(username__startswith="member").order_by("pk"))
-
-
-@contextlib.contextmanager
-def _clock_at(moment: dt.datetime):
-    """Write a past day's rows as that day would have: created_at (auto_now_add) and the engine's periods read
-    timezone.now(). Demo data only; live events are always processed at the real time."""
-    with mock.patch.object(timezone, "now", return_value=moment):
-        yield
 
 
 def _history(users, actions) -> dict[dt.date, list[PendingEvent]]:

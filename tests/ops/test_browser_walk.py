@@ -110,7 +110,7 @@ def navigation_paths(page, base_url: str) -> list[str]:
     """The dashboard, then every link of its app list (models and declared pages), as the portal shows them."""
     page.goto(f"{base_url}/admin/")
     links = page.eval_on_selector_all(
-        "#content-main .app-list th[scope=row] a", "links => links.map(link => link.getAttribute('href'))"
+        "#content-main th[scope=row] a", "links => links.map(link => link.getAttribute('href'))"
     )
     return ["/admin/", *dict.fromkeys(links)]
 
@@ -141,6 +141,11 @@ def _layout_problems(page) -> list[str]:
     return list(found)
 
 
+def _aborted_by_navigation(request) -> bool:
+    """Leaving a page cancels what it was still polling (framed Flower's refresh): not a failure of either page."""
+    return request.failure == "net::ERR_ABORTED"
+
+
 def walk(page, base_url: str, user, role: str, screenshots: Path) -> list[Visit]:
     visits: list[Visit] = []
 
@@ -150,7 +155,7 @@ def walk(page, base_url: str, user, role: str, screenshots: Path) -> list[Visit]
 
     page.on("console", lambda message: message.type == "error" and note(f"console error: {message.text}"))
     page.on("pageerror", lambda error: note(f"script error: {error}"))
-    page.on("requestfailed", lambda request: note(f"request failed: {request.method} {request.url} {request.failure}"))
+    page.on("requestfailed", lambda request: _aborted_by_navigation(request) or note(f"request failed: {request.url}"))
     page.on(
         "response",
         lambda response: response.status >= 400 and note(f"{response.status} {response.request.method} {response.url}"),

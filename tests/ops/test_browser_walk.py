@@ -56,7 +56,7 @@ STILL_BEING_FIXED: dict[str, str] = {
 
 
 # The README's pictures: (role, path) -> file name under SCREENSHOTS_DIR.
-README_PICTURES = {(OPS, "/admin/"): "dashboard.png", (OPS, "/ops/monitor/"): "flower.png"}
+README_PICTURES = {(SUPERUSER, "/admin/"): "dashboard.png", (OPS, "/ops/monitor/"): "flower.png"}
 
 
 @dataclass

@@ -137,6 +137,7 @@ def test_points_panels_render_the_pipeline_and_the_ledger(client, superuser, dja
 
     assert '<strong class="outbox-backlog">1</strong>' in body
     assert '<td class="captured-hour">1</td>' in body
+    assert "Captured: requests that matched an active points task" in body  # says what it counts
     assert '<td class="applied-hour">0</td>' in body
     assert '<td class="awarded">40</td>' in body
     assert '<td class="redeemed">0</td>' in body

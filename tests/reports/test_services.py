@@ -14,7 +14,7 @@ from backoffice.accounts.roles import ANALYSTS, OPERATORS, OPS
 from backoffice.reports import selectors, services
 from backoffice.reports.models import Report, ReportDelivery
 from backoffice.reports.tasks import report_preview_task, report_send_task
-from backoffice.task_registry import validate_task_call
+from backoffice.task_registry import task_queue, validate_task_call
 from tests.reports.conftest import SEND_AT
 
 pytestmark = pytest.mark.django_db
@@ -187,6 +187,7 @@ def test_a_report_is_created_with_its_schedule_which_staff_may_run(db):
     assert (task.task, task.kwargs, task.enabled) == ("reports.send", f'{{"report_id": {report.pk}}}', True)
     assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_week) == ("0", "6", "1")
     validate_task_call(task.task, [], {"report_id": report.pk})  # declared staff-runnable, the kwargs bind
+    assert task_queue(task.task) == "reports"  # the long-work worker's queue, by settings' routes
 
     services.report_delete(report=report)
 

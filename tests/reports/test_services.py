@@ -1,6 +1,8 @@
 """Report emails: the figures of a fixed period on known data, what each role receives, idempotent sending, the
 schedule made with the report, and the preview."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
 
@@ -8,6 +10,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives
+from django.db import connection
 from django_celery_beat.models import PeriodicTask
 
 from backoffice.accounts.roles import ANALYSTS, OPERATORS, OPS
@@ -224,3 +227,25 @@ def test_a_preview_for_staff_without_an_address_is_a_form_error(db, role_user, c
     assert response.status_code == 200
     assert "no email address" in response.content.decode()
     assert mail.outbox == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_racing_for_the_same_period_send_each_copy_once(role_user, mailoutbox):
+    analyst, ops = role_user(ANALYSTS), role_user(OPS)
+    report = _report(analyst, ops)
+    racers = 4
+    start = threading.Barrier(racers)
+
+    def send(_):
+        try:
+            start.wait(timeout=10)
+            return services.report_send(report_id=report.pk, now=SEND_AT)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(racers) as pool:
+        outcomes = list(pool.map(send, range(racers)))
+
+    assert sorted(name for outcome in outcomes for name in outcome.sent) == sorted([analyst.username, ops.username])
+    assert sum(len(outcome.skipped) for outcome in outcomes) == 2 * racers - 2
+    assert sorted(message.to[0] for message in mailoutbox) == sorted([analyst.email, ops.email])

@@ -3,7 +3,7 @@ schedule made with the report, and the preview."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -249,3 +249,35 @@ def test_workers_racing_for_the_same_period_send_each_copy_once(role_user, mailo
     assert sorted(name for outcome in outcomes for name in outcome.sent) == sorted([analyst.username, ops.username])
     assert sum(len(outcome.skipped) for outcome in outcomes) == 2 * racers - 2
     assert sorted(message.to[0] for message in mailoutbox) == sorted([analyst.email, ops.email])
+
+
+def test_the_dashboard_panel_counts_last_weeks_copies_and_names_the_failures(role_user):
+    analyst, ops = role_user(ANALYSTS), role_user(OPS)
+    report = _report()
+    for user, status, error in ((analyst, "sent", ""), (ops, "failed", "SMTPServerDisconnected: gone")):
+        ReportDelivery.objects.create(
+            report=report,
+            period_start=date(2026, 11, 28),
+            recipient=user,
+            status=status,
+            error=error,
+            claimed_at=SEND_AT,
+        )
+    ReportDelivery.objects.create(  # eight days before: out of the panel's week
+        report=report,
+        period_start=date(2026, 11, 20),
+        recipient=ops,
+        status="failed",
+        claimed_at=SEND_AT - timedelta(8),
+    )
+
+    figures = selectors.deliveries_panel_figures(now=SEND_AT)
+
+    assert figures == {
+        "sent": 1,
+        "sending": 0,
+        "failed": 1,
+        "failures": [
+            {"report": "Morning digest", "period_start": "2026-11-28", "error": "SMTPServerDisconnected: gone"}
+        ],
+    }

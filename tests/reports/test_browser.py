@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from backoffice.accounts.roles import ANALYSTS
+from backoffice.accounts.roles import ANALYSTS, OPS
 from backoffice.reports import services
 from tests.reports.conftest import SEND_AT
 
@@ -42,3 +42,26 @@ def test_the_report_email_renders_in_chromium_with_nothing_fetched(known_day, ro
     assert page.evaluate("document.documentElement.scrollWidth") <= 720  # nothing clipped sideways
     screenshots.mkdir(exist_ok=True)
     page.screenshot(path=str(screenshots / "report.png"), full_page=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ops_asks_for_a_preview_on_the_report_page(live_server, redis_client, role_user, page, screenshots):
+    from tests.accounts.staff import PASSWORD
+    from tests.browser import admin_login
+
+    ops = role_user(OPS, "ops-reports")
+    report = services.report_create(name="Daily digest", kind="daily")
+    errors, refused = [], []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("response", lambda r: r.status >= 400 and not r.url.endswith("/favicon.ico") and refused.append(r.url))
+    page.set_viewport_size({"width": 1440, "height": 900})
+    admin_login(page, live_server.url, ops.username, PASSWORD)
+
+    page.goto(f"{live_server.url}/admin/portal_reports/report/{report.pk}/change/")
+    page.click("#send-preview")
+
+    page.wait_for_selector(".messagelist .success")
+    assert f"on its way to {ops.email}" in page.inner_text(".messagelist")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1440
+    assert refused == []
+    assert [text for text in errors if not text.startswith("Failed to load resource")] == []  # the favicon's 404

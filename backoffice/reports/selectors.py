@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 
 from celery import states
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_results.models import TaskResult
@@ -156,9 +157,6 @@ def figures_for(*, user, figures: dict) -> dict:
 
 def report_recipients(*, report: Report) -> list:
     """Active staff with an address, subscribed themselves or through a group, each once."""
-    from django.contrib.auth import get_user_model
-    from django.db.models import Q
-
     return list(
         get_user_model()
         .objects.filter(Q(pk__in=report.subscribers.values("pk")) | Q(groups__in=report.groups.values("pk")))

@@ -22,11 +22,17 @@ def test_the_reports_worker_sends_each_copy_once_when_the_task_comes_twice(redis
         first = report_send_task.delay(report_id=report.pk, period_start="2026-11-28")
         again = report_send_task.delay(report_id=report.pk, period_start="2026-11-28")
 
-        assert first.get(timeout=30) == {"period_start": "2026-11-28", "sent": 2, "skipped": 0, "failed": 0}
-        assert again.get(timeout=30) == {"period_start": "2026-11-28", "sent": 0, "skipped": 2, "failed": 0}
+        try:
+            outcomes = [first.get(timeout=60), again.get(timeout=60)]
+        except Exception as exc:
+            raise AssertionError(f"{exc!r}; the worker's log:\n{worker.log()[-6000:]}") from exc
         log = worker.log()
     finally:
         worker.stop()
+    assert outcomes == [
+        {"period_start": "2026-11-28", "sent": 2, "skipped": 0, "failed": 0},
+        {"period_start": "2026-11-28", "sent": 0, "skipped": 2, "failed": 0},
+    ]
     assert log.count("Subject: Morning digest: 2026-11-28") == 2
     assert sorted(ReportDelivery.objects.values_list("recipient__username", "status")) == sorted(
         [(analyst.username, "sent"), (ops.username, "sent")]

@@ -281,3 +281,32 @@ def test_the_dashboard_panel_counts_last_weeks_copies_and_names_the_failures(rol
             {"report": "Morning digest", "period_start": "2026-11-28", "error": "SMTPServerDisconnected: gone"}
         ],
     }
+
+
+def test_an_operator_adding_a_report_in_the_admin_gets_its_schedule(role_user, client):
+    operator = role_user(OPERATORS)
+    group = operator.groups.get()
+    client.force_login(operator)
+
+    response = client.post(
+        "/admin/portal_reports/report/add/", {"name": "Weekly for operators", "kind": "weekly", "groups": [group.pk]}
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    report = Report.objects.get(name="Weekly for operators")
+    assert list(report.groups.all()) == [group]
+    assert report.periodic_task.task == "reports.send"
+    assert report.periodic_task.crontab.day_of_week == "1"
+
+
+def test_a_report_with_a_name_taken_is_a_form_error_and_makes_no_schedule(role_user, client):
+    operator = role_user(OPERATORS)
+    _report()
+    schedules = PeriodicTask.objects.count()
+    client.force_login(operator)
+
+    response = client.post("/admin/portal_reports/report/add/", {"name": "Morning digest", "kind": "daily"})
+
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["name"]
+    assert (Report.objects.count(), PeriodicTask.objects.count()) == (1, schedules)

@@ -51,6 +51,7 @@ CUSTOM_ADMIN_URLS = {
     "django_celery_beat_periodictask_run": ("portal_console.run_task",),
     "orders_order_cancel": ("orders.cancel_order",),
     "orders_order_refund": ("orders.refund_order",),
+    "portal_reports_report_preview": ("portal_reports.view_report",),
 }
 # The admin's own URLs, walked model by model in the first test; import-export's follow its admin's permissions.
 STOCK_ADMIN_URL = re.compile(r"_(changelist|add|history|delete|change)$")

@@ -312,6 +312,7 @@ SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
 # ---------------------------------------------------------------------------------------------------------
 ORDER_PAYMENT_TIMEOUT_MINUTES = env.float("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)  # 0.1: 6 s (smoke)
 PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="dev-payment-secret" if DEBUG else "")
+PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000")  # where report emails' links point
 FLOWER_URL = env.str("FLOWER_URL", default="http://127.0.0.1:5555/ops/flower")
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # user:password that only the portal knows
 # Flower's Unix socket (`make run` puts it in var/run/, a 0700 directory): set, the proxy connects through it and

@@ -38,23 +38,6 @@ FLOWER_AUTH = "portal:flower-secret-for-the-walk"
 SUPERUSER = "superuser"
 ROLES = [SUPERUSER, OPERATORS, ANALYSTS, OPS]
 
-# Pages another engineer is still fixing (issue 13, branch ux-a): a failure on these pages alone makes the role's
-# walk an expected failure, naming the page; any other page failing fails the test. Drop an entry once its fix
-# is on main.
-LIST_WIDTHS = "the lists' widths, issue 13 (ux-a)"
-STILL_BEING_FIXED: dict[str, str] = {
-    "/admin/points/rule/": LIST_WIDTHS,
-    "/admin/points/ledgerentry/": LIST_WIDTHS,
-    "/admin/points/actionrecord/": LIST_WIDTHS,
-    "/admin/orders/order/": LIST_WIDTHS,
-    "/admin/portal_exports/exportjob/": LIST_WIDTHS,
-    "/admin/django_celery_results/taskresult/": LIST_WIDTHS,
-    "/admin/django_celery_beat/periodictask/": LIST_WIDTHS,
-    "/admin/points/ruleprogress/": LIST_WIDTHS,
-    "/admin/orders/entitlement/": LIST_WIDTHS,
-}
-
-
 # The README's pictures: (role, path) -> file name under SCREENSHOTS_DIR.
 README_PICTURES = {(SUPERUSER, "/admin/"): "dashboard.png", (OPS, "/ops/monitor/"): "flower.png"}
 
@@ -193,7 +176,4 @@ def test_each_role_walks_every_page_of_its_navigation(demo_portal, page, screens
     visits = walk(page, base_url, users[role], role, screenshots)
     assert len(visits) > 1, "the navigation offered no page"
     failing = {visit.path: visit.problems for visit in visits if visit.problems}
-    unexpected = {path: problems for path, problems in failing.items() if path not in STILL_BEING_FIXED}
-    assert not unexpected, "\n".join(f"{path}: {'; '.join(problems)}" for path, problems in unexpected.items())
-    if failing:
-        pytest.xfail("; ".join(f"{path} ({STILL_BEING_FIXED[path]}): {'; '.join(failing[path])}" for path in failing))
+    assert not failing, "\n".join(f"{path}: {'; '.join(problems)}" for path, problems in failing.items())

@@ -114,9 +114,7 @@ def test_nginx_auth_request_answers_by_permission_and_method(client, request, wh
 
 
 @pytest.mark.slow
-def test_every_flower_path_is_served_to_ops_through_the_proxy_from_a_real_flower(
-    client, ops, live_flower, live_worker
-):
+def test_every_flower_path_is_served_to_ops_through_the_proxy_from_a_real_flower(client, ops, live_flower, live_worker):
     # Flower itself refuses anyone without its credentials, so the proxy is the only way in.
     assert httpx.get(f"{live_flower.url}/api/workers", timeout=5).status_code == 401
     client.force_login(ops)

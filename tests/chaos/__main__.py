@@ -49,7 +49,11 @@ def main(argv=None) -> int:
         import django
 
         django.setup()
+        import logging
+
         from django.core.management import call_command
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per check-in would bury the figures
 
         from tests.chaos import scenarios
 

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "backoffice.console",
     "backoffice.ops",
     "backoffice.exports",
+    "backoffice.alerts",
     "points",
     "orders",
 ]

@@ -5,19 +5,41 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 # The embedded Redis runs only when no REDIS_URL is configured (environment or .env).
-PROCESSES = web worker beat flower$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
+PROCESSES = web worker worker_long beat flower$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
 
-.PHONY: screenshots setup run demo test test-fast lint bench chaos cluster-smoke install browser clean
+.PHONY: screenshots setup run demo test test-fast lint bench chaos cluster-smoke install lock lock-upgrade prod-smoke \
+  browser libreoffice clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet '.[test]'
+# Installs exactly the pinned, hash-checked versions in requirements-test.lock (requirements.lock is the runtime
+# subset that deploy/Dockerfile installs). lockcheck fails first when pyproject.toml lists something the locks lack.
+$(VENV)/.installed: requirements.lock requirements-test.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python deploy/lockcheck.py
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements-test.lock
 	touch $@
 
 install: $(VENV)/.installed
+
+# Refresh the locks after editing dependencies in pyproject.toml: keeps every pin that still fits and resolves only
+# what changed (`make lock-upgrade` moves everything to the newest allowed). pip-tools runs from a venv of its own so
+# its dependencies never leak into .venv. Commit both files.
+LOCK_VENV := .venv-lock
+PIP_COMPILE = $(LOCK_VENV)/bin/pip-compile --quiet --allow-unsafe --generate-hashes --strip-extras \
+  --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+$(LOCK_VENV)/bin/pip-compile:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet 'pip-tools>=7.4,<8'
+
+lock: | $(LOCK_VENV)/bin/pip-compile
+	$(PIP_COMPILE) --output-file requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra test --constraint requirements.lock --output-file requirements-test.lock pyproject.toml
+	$(LOCK_VENV)/bin/python deploy/lockcheck.py
+
+lock-upgrade:
+	$(MAKE) lock LOCK_ARGS=--upgrade
 
 .env:
 	$(BIN)/python -m backoffice.envfile > .env
@@ -33,14 +55,19 @@ setup: install .env
 	@echo "Flower inside the portal: http://127.0.0.1:$(PORT)/ops/flower/   Health: http://127.0.0.1:$(PORT)/healthz"
 
 # honcho would load .env on top of the environment; envfile --exec loads it beneath, so the real environment wins.
+# honcho also ends everything when one process exits; deploy/keepalive.py restarts the one that died instead, saying
+# which and why, so the others stay up. var/Procfile.run is deploy/Procfile with each line wrapped.
 HONCHO = PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python -m backoffice.envfile --exec $(BIN)/honcho start \
-	  --env /dev/null --procfile deploy/Procfile --app-root . --port $(PORT)
+	  --env /dev/null --procfile var/Procfile.run --app-root . --port $(PORT)
 
-run: setup
+var/Procfile.run: deploy/Procfile deploy/keepalive.py
+	mkdir -p var && $(PYTHON) deploy/keepalive.py --emit deploy/Procfile > $@
+
+run: setup var/Procfile.run
 	$(HONCHO) $(PROCESSES)
 
 # make run plus demo customers driving the real endpoints (check-ins, orders paid or left to expire).
-demo: setup
+demo: setup var/Procfile.run
 	WEB_PORT=$(PORT) $(HONCHO) $(PROCESSES) traffic
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
@@ -49,8 +76,15 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
+# Debian's LibreOffice Calc, headless: the export tests open the files as a spreadsheet does.
+libreoffice:
+	@command -v soffice >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends libreoffice-calc-nogui >/dev/null; \
+	  else echo "export tests need LibreOffice Calc: sudo apt-get install libreoffice-calc-nogui"; exit 1; fi; }
+
 # pytest's exit 5 (no tests collected) means a broken suite, never a pass.
-test: install browser
+test: install browser libreoffice
 	@$(BIN)/python -m pytest $(ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: a broken suite, not a pass" >&2; exit 1; fi; \
 	  exit $$status
@@ -66,6 +100,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The production shape for real: nginx (deploy/nginx.conf), TLS, gunicorn, a worker per queue set, beat, Flower,
+# DEBUG=0, PostgreSQL through PgBouncer (transaction pooling), Redis; driven over HTTPS, then stopped. Needs
+# DATABASE_URL (PostgreSQL); installs Debian's nginx and pgbouncer when missing. tests/deploy runs it too.
+prod-smoke: install
+	$(BIN)/python deploy/prod_smoke.py
+
 bench: install
 	$(BIN)/python -m bench $(if $(ONLY),--only $(ONLY),)
 
@@ -79,4 +119,4 @@ cluster-smoke: install
 	$(BIN)/python -m tests.chaos.cluster $(ARGS)
 
 clean:
-	rm -rf $(VENV) var staticfiles
+	rm -rf $(VENV) $(LOCK_VENV) var staticfiles

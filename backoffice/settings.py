@@ -27,6 +27,8 @@ DEBUG = env.bool("DEBUG", default=True)
 
 _DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 - refused when DEBUG is off
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
+# Rotation: the previous key(s) here keep existing sessions and signed links valid (deploy/README.md).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 
 if not DEBUG:
@@ -114,6 +116,10 @@ AUTH_PASSWORD_VALIDATORS = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)  # workers keep their connection
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Behind PgBouncer in transaction pooling mode (deploy/README.md) a server-side cursor could outlive the server
+# connection it was opened on: Django's documented setting for that case.
+# https://docs.djangoproject.com/en/5.2/ref/databases/#transaction-pooling-server-side-cursors
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE takes the write lock at BEGIN, so concurrent writers
     # wait (up to `timeout` seconds) instead of failing with "database is locked" on lock upgrade.
@@ -147,7 +153,10 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"  # sessions survive a Red
 # ---------------------------------------------------------------------------------------------------------
 # Celery: https://docs.celeryq.dev/en/stable/userguide/configuration.html
 # ---------------------------------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL
+# The broker is Redis unless CELERY_BROKER_URL names RabbitMQ (amqp://); Redis stays the cache and the lock store
+# either way. deploy/README.md says when to choose which.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
+BROKER_IS_AMQP = CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
 CELERY_RESULT_BACKEND = "django-db"  # django-celery-results: results are rows the portal can query
 CELERY_RESULT_EXTENDED = True  # store task name, args, kwargs, worker and periodic task name
 CELERY_RESULT_EXPIRES = None  # retention is ours (backoffice.results), batched, per task name
@@ -174,14 +183,41 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
     "max_retries": 1,  # a publish retries once, then raises: callers that must not lose work use an outbox
 }
+if BROKER_IS_AMQP:
+    # RabbitMQ: a publish returns once the broker has the message (publisher confirms), and the queues are quorum
+    # queues (replicated, durable). https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/rabbitmq.html
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True, "max_retries": 1}
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+    CELERY_WORKER_DETECT_QUORUM_QUEUES = True  # quorum queues have no global QoS: Celery uses per-consumer prefetch
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_TASK_DEFAULT_QUEUE = "default"
-# Each queue on its own direct exchange and routing key, so a route by queue name lands in that queue.
-# The queues a worker of this deployment consumes (deploy/Procfile's --queues): the console and schedules accept
-# only these, since a message sent to a queue no worker reads waits in the broker forever.
-WORKER_QUEUES = env.list("WORKER_QUEUES", default=["default", "points", "orders"])
-CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in WORKER_QUEUES]
-CELERY_TASK_ROUTES = {"points.*": {"queue": "points"}, "orders.*": {"queue": "orders"}}
+# Two queue sets, each served by its own worker (deploy/Procfile): fast work on default, points and orders; long
+# work (exports, reports: minutes to hours each) on exports and reports, so it never holds up points, orders or
+# notifications. Each queue on its own direct exchange and routing key, so a route by queue name lands in it.
+FAST_QUEUES = ("default", "points", "orders")
+LONG_QUEUES = ("exports", "reports")
+# The queues the workers of this deployment consume, both sets together (deploy/Procfile's --queues): the console
+# and schedules accept only these, since a message sent to a queue no worker reads waits in the broker forever.
+WORKER_QUEUES = env.list("WORKER_QUEUES", default=[*FAST_QUEUES, *LONG_QUEUES])
+# On RabbitMQ: quorum queues, on topic exchanges, because ETA tasks (an order's payment deadline) then travel by
+# Celery's native delayed delivery, which binds each queue's exchange and cannot use a direct one.
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name, type="topic"), routing_key=name, queue_arguments={"x-queue-type": "quorum"})
+    if BROKER_IS_AMQP
+    else Queue(name, Exchange(name), routing_key=name)
+    for name in WORKER_QUEUES
+]
+CELERY_TASK_ROUTES = {
+    "points.*": {"queue": "points"},
+    "orders.*": {"queue": "orders"},
+    "exports.run": {"queue": "exports"},  # the job itself; its e-mail and the file expiry are quick (default)
+    "reports.*": {"queue": "reports"},
+}
+# A worker that lost the broker retries at most this far apart (Celery's own back-off grows 2, 4, 6 ... 30 s, so a
+# 10-s Redis outage cost ~12 s more of waiting): see backoffice/celery_worker.py.
+CELERY_WORKER_CONSUMER = "backoffice.celery_worker:Consumer"
+BROKER_RECONNECT_MAX_INTERVAL_SECONDS = env.float("BROKER_RECONNECT_MAX_INTERVAL_SECONDS", default=1.0)
 CELERY_BEAT_SCHEDULER = "backoffice.schedules.scheduler:PortalScheduler"
 CELERY_TIMEZONE = "UTC"  # schedules run in UTC internally; pages show TIME_ZONE
 
@@ -272,7 +308,7 @@ SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
 # ---------------------------------------------------------------------------------------------------------
 # Portal
 # ---------------------------------------------------------------------------------------------------------
-ORDER_PAYMENT_TIMEOUT_MINUTES = env.int("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)
+ORDER_PAYMENT_TIMEOUT_MINUTES = env.float("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)  # 0.1: 6 s (smoke)
 PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="dev-payment-secret" if DEBUG else "")
 FLOWER_URL = env.str("FLOWER_URL", default="http://127.0.0.1:5555/ops/flower")
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # user:password that only the portal knows

@@ -327,7 +327,7 @@ class GrabRequest(models.Model):
         return f"{self.user} / {self.product} ({self.get_status_display()})"
 
 
-# The only moves an order's status makes: (from, to). orders.services.order_transition applies them.
+# The only moves an order's status makes: (from, to). orders.services.transitions applies them (one order or a batch).
 TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
     {
         (Order.Status.PENDING, Order.Status.PAID),

@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 from functools import wraps
 
 from django.conf import settings
+from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -70,6 +71,7 @@ def _int(value, *, field: str) -> int:
     return value
 
 
+@transaction.non_atomic_requests  # its service commits durably: never inside a request transaction
 @require_http_methods(["GET", "POST"])
 @_login_required
 def orders_view(request):
@@ -106,6 +108,7 @@ def order_detail_view(request, number: str):
     return JsonResponse(order_as_json(order))
 
 
+@transaction.non_atomic_requests  # its service commits durably: never inside a request transaction
 @require_POST
 @_login_required
 def order_cancel_view(request, number: str):
@@ -119,6 +122,7 @@ def order_cancel_view(request, number: str):
     return JsonResponse(order_as_json(order))
 
 
+@transaction.non_atomic_requests  # its service commits durably: never inside a request transaction
 @csrf_exempt  # the provider cannot hold a CSRF token; the HMAC signature is the authentication
 @require_POST
 def payment_callback_view(request):
@@ -180,6 +184,7 @@ def sms_code_view(request):
     return JsonResponse({"sent": True, "expires_in": ttl}, status=202)
 
 
+@transaction.non_atomic_requests  # its service commits durably: never inside a request transaction
 @require_http_methods(["GET", "POST"])
 @_login_required
 def grab_view(request, sku: str):

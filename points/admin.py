@@ -1,8 +1,6 @@
 """The points admin: points tasks and rules for operators, accounts with a permission-gated adjustment, and the
 history (ledger, progress, action records, the outbox) read-only. Staff actions go to Django's admin log."""
 
-import re
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
@@ -143,8 +141,8 @@ class ActionAdmin(admin.ModelAdmin):
         result = {"method": method, "path": url_path, "pattern": None}
         if pattern:
             try:
-                compiled = re.compile(pattern)
-            except re.error as exc:
+                compiled = matching.pattern_compile(pattern)
+            except matching.PatternError as exc:
                 result["pattern"] = {"valid": False, "error": str(exc)}
             else:
                 found = compiled.fullmatch(url_path)

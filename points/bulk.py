@@ -1,42 +1,8 @@
-"""Set-based writes of the points tables, shared by the batch processing of events and by batch refunds.
-
-Lock order is the same everywhere, so two writers never deadlock: accounts by id first.
-"""
+"""Set-based writes of the points tables, shared by the batch processing of events and the ledger's append path."""
 
 from django.db import connection
-
-from points.models import Account
-
-LEDGER_FIELDS = (
-    "serial_number",
-    "account_id",
-    "amount",
-    "balance_before",
-    "balance_after",
-    "kind",
-    "order_number",
-    "idempotency_key",
-    "reason",
-    "language",
-    "country",
-    "location",
-    "created_by_id",
-    "created_at",
-    "rule_id",
-    "progress_id",
-    "source_id",
-    "reverses_id",
-)
-
-
-def accounts_lock_many(user_ids: list[int]) -> dict[int, Account]:
-    """The users' accounts locked for update in id order, created on demand; keyed by user id."""
-    existing = set(Account.objects.filter(user_id__in=user_ids).values_list("user_id", flat=True))
-    missing = [Account(user_id=user_id) for user_id in user_ids if user_id not in existing]
-    if missing:
-        Account.objects.bulk_create(missing, ignore_conflicts=True)
-    locked = Account.objects.select_for_update().filter(user_id__in=user_ids).order_by("pk")
-    return {account.user_id: account for account in locked.only("pk", "user_id", "balance")}
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 
 
 def rows_insert(model, rows: list, attnames: tuple[str, ...]) -> None:
@@ -49,17 +15,32 @@ def rows_insert(model, rows: list, attnames: tuple[str, ...]) -> None:
     if not rows:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(rows)
+        model.objects.bulk_create(rows)  # sets the instances' ids, which the callers read
+        return
+    values_copy(model, attnames, [[getattr(row, name) for name in attnames] for row in rows])
+
+
+def values_copy(model, attnames: tuple[str, ...], values: list) -> None:
+    """rows_insert for rows given as value tuples in `attnames` order, written exactly as given (an
+    auto_now_add field keeps the value in the tuple): no model instance per row. COPY on PostgreSQL, one
+    executemany INSERT elsewhere."""
+    if not values:
         return
     meta = model._meta
+    quote = connection.ops.quote_name
     fields = [next(f for f in meta.concrete_fields if f.attname == name) for name in attnames]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {connection.ops.quote_name(meta.db_table)} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row([getattr(row, name) for name in attnames])
+    columns = ", ".join(quote(field.column) for field in fields)
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            placeholders = ", ".join(["%s"] * len(fields))
+            cursor.executemany(
+                f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})",  # noqa: S608 (metadata)
+                [[f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)] for row in values],
+            )
+            return
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
 
 
 def rows_update(model, rows: list, fields: list[str]) -> None:
@@ -86,3 +67,19 @@ def rows_update(model, rows: list, fields: list[str]) -> None:
     sql = f"UPDATE {quote(meta.db_table)} AS t SET {assignments} FROM (VALUES {values}) AS v ({names}) WHERE t.{pk} = v.{pk}"  # noqa: E501,S608
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def any_of(model, attname: str, values) -> Q | RawSQL:
+    """A filter on `attname IN values` for a set-based statement on a batch's rows.
+
+    On PostgreSQL, `column = ANY(%s)` with the values as one array parameter: Django and the driver quote a
+    thousand-placeholder `IN (...)` one value at a time, which cost more than the database's own work on a
+    batch. Elsewhere, the plain `__in` lookup. Use it on a query of `model`'s own table only (the column is
+    named by its table, which a join or a subquery could alias).
+    """
+    values = list(values)
+    if connection.vendor != "postgresql":
+        return Q(**{f"{attname}__in": values})
+    field = next(f for f in model._meta.concrete_fields if f.attname == attname or (attname == "pk" and f.primary_key))
+    column = f"{connection.ops.quote_name(model._meta.db_table)}.{connection.ops.quote_name(field.column)}"
+    return RawSQL(f"{column} = ANY(%s)", (values,), output_field=BooleanField())  # noqa: S611 (identifiers from metadata)

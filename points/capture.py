@@ -1,11 +1,15 @@
 """Capturing events: the outbox row (durable before the response leaves) and the wake-up of a worker.
 
-The wake-up is best effort by design: a broker that is down or slow must cost a request milliseconds, never
-the event. The row is already committed; the relay task on the beat schedule republishes what is left behind.
+The wake-up is best effort by design: a broker that is down or slow must cost a request nothing, never the
+event. The row is already committed; the relay task on the beat schedule republishes what is left behind. It is
+sent by a thread of its own in each process (`_Waker`): a commit only sets a flag, so a request never waits on
+Redis or the broker.
 """
 
 import datetime as dt
 import logging
+import os
+import threading
 import time
 import uuid
 
@@ -23,6 +27,7 @@ KICK_KEY = "points:kick"  # set while a batch task is on its way; a worker delet
 KICK_TTL_MS = 2000  # if that task is lost, the next capture after this publishes again
 REDIS_TIMEOUT = 0.05  # seconds: a slow Redis costs a request at most this, then the breaker opens
 BREAKER_SECONDS = 2.0  # after a failure, captures skip the broker this long (the relay catches up)
+WAKE_IN_BACKGROUND = True  # tests that follow the publish step by step set this False (points/conftest)
 
 _client: redis.Redis | None = None
 _broker_down_until = 0.0
@@ -48,7 +53,7 @@ def broker_failed(exc: Exception) -> None:
     logger.warning("points: broker unavailable (%s); captured events wait for the relay", exc)
 
 
-def event_capture(
+def event_build(
     *,
     user_id: int,
     action_id: int,
@@ -59,20 +64,39 @@ def event_capture(
     location: str = "",
     event_id: uuid.UUID | None = None,
 ) -> PendingEvent:
-    """Write the outbox row for one completed action and wake a worker once it is committed."""
-    with transaction.atomic():
-        event = PendingEvent.objects.create(
-            event_id=event_id or uuid.uuid4(),
-            user_id=user_id,
-            action_id=action_id,
-            business_id=business_id[:100],
-            occurred_at=occurred_at or timezone.now(),
-            language=language[:16],
-            country=country[:2],
-            location=location[:200],
-        )
-        transaction.on_commit(events_kick)
-    return event
+    """The outbox row for one completed action, not saved yet."""
+    return PendingEvent(
+        event_id=event_id or uuid.uuid4(),
+        user_id=user_id,
+        action_id=action_id,
+        business_id=business_id[:100],
+        occurred_at=occurred_at or timezone.now(),
+        language=language[:16],
+        country=country[:2],
+        location=location[:200],
+    )
+
+
+def events_capture(*, events: list[PendingEvent]) -> list[PendingEvent]:
+    """Write outbox rows and wake a worker once they are committed.
+
+    Inside a caller's transaction (the capture middleware's, holding the business write) the rows join it with
+    no savepoint: if the insert fails, the whole transaction rolls back. Outside one, a single row is one INSERT
+    committed on its own (one round trip, the cheapest durable write there is); several are one statement.
+    """
+    if not events:
+        return events
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+    else:
+        PendingEvent.objects.bulk_create(events)
+    transaction.on_commit(_wake)
+    return events
+
+
+def event_capture(**fields) -> PendingEvent:
+    """Write the outbox row for one completed action (fields as event_build) and wake a worker after commit."""
+    return events_capture(events=[event_build(**fields)])[0]
 
 
 def events_kick() -> bool:
@@ -87,6 +111,54 @@ def events_kick() -> bool:
         broker_failed(exc)
         return False
     return True
+
+
+class _Waker:
+    """Sends the wake-up (events_kick) from a daemon thread of this process; wake() only sets a flag.
+
+    Wake-ups that arrive while one is being sent are folded into the next: one kick covers every row committed
+    before the batch task claims rows. The thread is started on first use, and again in a forked child.
+    """
+
+    def __init__(self):
+        self._due = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def wake(self) -> None:
+        if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
+            self._start()
+        self._due.set()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+                return
+            self._due = threading.Event()
+            self._thread = threading.Thread(target=self._run, args=(self._due,), name="points-waker", daemon=True)
+            self._pid = os.getpid()
+            self._thread.start()
+
+    @staticmethod
+    def _run(due: threading.Event) -> None:
+        while True:
+            due.wait()
+            due.clear()
+            try:
+                events_kick()
+            except Exception:  # noqa: BLE001 - the thread must outlive any failure; the relay catches up
+                logger.exception("points: wake-up failed")
+
+
+_waker = _Waker()
+
+
+def _wake() -> None:
+    if WAKE_IN_BACKGROUND:
+        _waker.wake()
+    else:
+        events_kick()
 
 
 def outbox_has_pending() -> bool:

@@ -1,7 +1,5 @@
 """Points: actions that count, rules that award, progress, accounts and their append-only ledger."""
 
-import re
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -72,10 +70,15 @@ class Action(models.Model):
 
     def clean(self):
         errors = {}
+        from points.matching import PatternError, pattern_compile
+
         try:
-            compiled = re.compile(self.path_pattern)
-        except re.error as exc:
-            errors["path_pattern"] = _("Not a valid regular expression: %(error)s") % {"error": exc}
+            compiled = pattern_compile(self.path_pattern)
+        except PatternError as exc:
+            errors["path_pattern"] = _(
+                "Not a valid regular expression for linear-time matching (RE2 syntax): %(error)s."
+                " Back-references, look-arounds and very large repetitions are not available."
+            ) % {"error": exc}
         else:
             unknown = set(compiled.groupindex) - {BUSINESS_ID_GROUP}
             if unknown:

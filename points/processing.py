@@ -21,9 +21,9 @@ from django.db.models.functions import Mod
 from django.utils import timezone
 
 from points import periods
-from points.bulk import LEDGER_FIELDS, accounts_lock_many, rows_insert, rows_update
+from points.bulk import rows_insert, rows_update
+from points.ledger import Append, accounts_lock, ledger_append_many
 from points.models import (
-    Account,
     Action,
     ActionRecord,
     LedgerEntry,
@@ -33,7 +33,6 @@ from points.models import (
     RuleProgress,
     Status,
 )
-from points.services import _serial_number
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +102,8 @@ def _apply(pending: list[PendingEvent]) -> None:
         return
     events.sort(key=lambda e: (e.occurred_at, e.pk))  # first come, first served for capped rules
 
-    accounts = accounts_lock_many(sorted({e.user_id for e in events}))
+    # The users' accounts first (the lock order every writer keeps); the awards' append below finds them held.
+    accounts_lock(user_ids={e.user_id for e in events})
     now = timezone.now()
     records = [
         ActionRecord(
@@ -158,7 +158,22 @@ def _apply(pending: list[PendingEvent]) -> None:
         ["period_start", "last_period", "count", "awards", "last_award_period", "deadline", "updated_at"],
     )
     rows_update(RuleAwardees, list(counters.values()), ["awardees"])
-    _append_awards(awards, accounts)
+    ledger_append_many(
+        [
+            Append(
+                user_id=award.user_id,
+                amount=award.rule.points,
+                kind=LedgerEntry.Kind.AWARD.value,
+                idempotency_key=f"award:{award.record.event_id}:{award.rule.pk}",
+                reason=award.rule.name[:500],
+                language=award.record.language,
+                country=award.record.country,
+                location=award.record.location,
+                links={"rule_id": award.rule.pk, "progress_id": award.progress.pk, "source_id": award.record.pk},
+            )
+            for award in awards
+        ]
+    )
 
 
 def evaluate(relevant, *, progress, counters, awardees, repeats, new_rows) -> tuple[list[_Award], list[RuleProgress]]:
@@ -322,43 +337,6 @@ def _advance(progress: dict, rule: Rule, user_id: int, period, new_rows: list) -
     row.deadline = periods.period_end(periods.next_period(period, rule.period), rule.period)
     row.updated_at = now
     return row
-
-
-def _append_awards(awards: list[_Award], accounts: dict[int, Account]) -> None:
-    if not awards:
-        return
-    entries = []
-    changed = {}
-    now = timezone.now()
-    for award in awards:
-        account = accounts[award.user_id]
-        before = account.balance
-        account.balance = before + award.rule.points
-        changed[account.pk] = account
-        entries.append(
-            LedgerEntry(
-                serial_number=_serial_number(),
-                account=account,
-                amount=award.rule.points,
-                balance_before=before,
-                balance_after=account.balance,
-                kind=LedgerEntry.Kind.AWARD.value,
-                created_at=now,
-                idempotency_key=f"award:{award.record.event_id}:{award.rule.pk}",
-                reason=award.rule.name[:500],
-                language=award.record.language,
-                country=award.record.country,
-                location=award.record.location,
-                rule=award.rule,
-                progress=award.progress,
-                source=award.record,
-            )
-        )
-    rows_insert(LedgerEntry, entries, LEDGER_FIELDS)
-    now = timezone.now()
-    for account in changed.values():
-        account.updated_at = now
-    rows_update(Account, list(changed.values()), ["balance", "updated_at"])
 
 
 RECORD_FIELDS = (

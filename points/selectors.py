@@ -3,10 +3,24 @@
 import datetime as dt
 from collections import Counter, defaultdict
 
+from django.db.models import Exists, OuterRef
+from django.db.models.functions import TruncDate
+from django.urls import reverse
 from django.utils import timezone
 
 from points import periods
-from points.models import Account, ActionRecord, LedgerEntry, Rule, RuleAwardees, RuleProgress, Status
+from points.models import (
+    Account,
+    Action,
+    ActionRecord,
+    CheckIn,
+    LedgerEntry,
+    PendingEvent,
+    Rule,
+    RuleAwardees,
+    RuleProgress,
+    Status,
+)
 
 RECENT_ENTRIES = 10  # shown by GET /api/points/me/
 SIMULATION_MAX_RECORDS = 200_000  # a simulation reads at most this many records, so the page stays bounded
@@ -93,3 +107,39 @@ def rule_simulate(*, rule: Rule, days: int, now=None) -> dict:
         "by_day": sorted(by_day.items()),
         "first_awards": [(a.user_id, a.record.occurred_at) for a in awards[:20]],
     }
+
+
+def checkins_without_event() -> list[CheckIn]:
+    """Check-ins (the demo site's business action) that no captured event stands for: neither an outbox row nor
+    an applied record of a check-in points task by that user on that local day. Each should be empty: a 2xx
+    check-in commits its event with it. Only check-ins made since the first active check-in task are expected to
+    have one."""
+    from points.matching import PatternError, pattern_compile
+
+    path = reverse("points:checkin")
+    action_ids, since = [], None
+    for action in Action.objects.filter(status=Status.ACTIVE, method=Action.Method.POST):
+        try:
+            if pattern_compile(action.path_pattern).fullmatch(path) is None:
+                continue
+        except PatternError:
+            continue
+        action_ids.append(action.pk)
+        since = action.created_at if since is None else min(since, action.created_at)
+    if not action_ids:
+        return []
+    zone = periods.business_zone()
+
+    def same_day(model):
+        return (
+            model.objects.filter(user_id=OuterRef("user_id"), action_id__in=action_ids)
+            .annotate(local_day=TruncDate("occurred_at", tzinfo=zone))
+            .filter(local_day=OuterRef("day"))
+        )
+
+    return list(
+        CheckIn.objects.filter(created_at__gte=since)
+        .exclude(Exists(same_day(PendingEvent)))
+        .exclude(Exists(same_day(ActionRecord)))
+        .order_by("pk")
+    )

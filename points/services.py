@@ -4,117 +4,43 @@ it nests inside a caller's transaction (orders place an order and redeem its poi
 import uuid
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from points import periods
-from points.bulk import LEDGER_FIELDS, accounts_lock_many, rows_insert, rows_update
+from points.ledger import (  # the ledger's append path; re-exported, callers have always found it here
+    Append,
+    IdempotencyConflict,
+    InsufficientPoints,
+    accounts_lock,
+    ledger_append,
+    ledger_append_many,
+)
 from points.models import Account, CheckIn, LedgerEntry
 
-
-class InsufficientPoints(Exception):
-    """The balance cannot cover a debit; nothing was written."""
-
-    def __init__(self, *, balance: int, requested: int):
-        self.balance = balance
-        self.requested = requested
-        super().__init__(f"balance {balance} cannot cover {requested} points")
-
-
-class IdempotencyConflict(ValueError):
-    """An idempotency key already used for a different movement (account, amount or kind)."""
-
-
-def _serial_number() -> str:
-    """32 characters that sort by time: UTC timestamp to the second, then 18 random hex digits."""
-    return f"{timezone.now():%Y%m%d%H%M%S}{uuid.uuid4().hex[:18]}"
-
-
-def account_lock(*, account_id: int | None = None, user_id: int | None = None) -> Account:
-    """The account row locked for update (SELECT ... FOR UPDATE), created on demand for a user.
-
-    The one place that locks an account: every balance change goes through it, so changes to one account
-    are serialised and each entry's balance_before is the previous entry's balance_after. Call inside a
-    transaction.
-    """
-    if (account_id is None) == (user_id is None):
-        raise TypeError("account_lock needs exactly one of account_id or user_id")
-    if account_id is not None:
-        return Account.objects.select_for_update().get(pk=account_id)
-    try:
-        return Account.objects.select_for_update().get(user_id=user_id)
-    except Account.DoesNotExist:
-        pass
-    try:
-        with transaction.atomic():  # a savepoint: losing the creation race must not break the caller
-            Account.objects.create(user_id=user_id)
-    except IntegrityError:
-        pass  # created concurrently; the lock below waits for it
-    return Account.objects.select_for_update().get(user_id=user_id)
-
-
-def ledger_append(
-    *,
-    account_id: int | None = None,
-    user_id: int | None = None,
-    amount: int,
-    kind: str,
-    idempotency_key: str,
-    order_number: str = "",
-    reason: str = "",
-    language: str = "",
-    country: str = "",
-    location: str = "",
-    created_by=None,
-    reverses: LedgerEntry | None = None,
-    extra: dict | None = None,
-) -> LedgerEntry:
-    """Append one entry and move the balance with it, in one transaction.
-
-    The same idempotency key returns the entry it made the first time and changes nothing. A debit that the
-    balance cannot cover raises InsufficientPoints. `extra` holds further model fields (links to the rule,
-    progress and source record).
-    """
-    if not idempotency_key:
-        raise ValueError("an idempotency key is required")
-    if not amount:
-        raise ValueError("a ledger entry moves a non-zero amount")
-    if kind not in LedgerEntry.Kind.values:
-        raise ValueError(f"unknown ledger entry kind {kind!r}")
-    with transaction.atomic():
-        account = account_lock(account_id=account_id, user_id=user_id)
-        # Read after the lock: a concurrent append with this key on this account has committed by now.
-        existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is not None:
-            if existing.account_id != account.pk or existing.amount != amount or existing.kind != kind:
-                raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was used for another entry")
-            return existing
-        before = account.balance
-        after = before + amount
-        if after < 0:
-            raise InsufficientPoints(balance=before, requested=-amount)
-        entry = LedgerEntry.objects.create(
-            serial_number=_serial_number(),
-            account=account,
-            amount=amount,
-            balance_before=before,
-            balance_after=after,
-            kind=kind,
-            idempotency_key=idempotency_key,
-            order_number=order_number,
-            reason=reason,
-            language=language,
-            country=country,
-            location=location,
-            created_by=created_by,
-            reverses=reverses,
-            **(extra or {}),
-        )
-        Account.objects.filter(pk=account.pk).update(balance=after, updated_at=timezone.now())
-        account.balance = after
-        return entry
+__all__ = [
+    "Append",
+    "BalanceMismatch",
+    "IdempotencyConflict",
+    "InsufficientPoints",
+    "PointsRefund",
+    "actions_set_status",
+    "actions_soft_delete",
+    "balances_check",
+    "balances_fix",
+    "checkin_create",
+    "ledger_append",
+    "ledger_append_many",
+    "ledger_reverse",
+    "points_adjust",
+    "points_redeem",
+    "points_refund",
+    "points_refund_many",
+    "rules_set_status",
+    "rules_soft_delete",
+]
 
 
 def _positive(amount: int) -> int:
@@ -160,47 +86,22 @@ class PointsRefund:
 
 
 def points_refund_many(*, refunds: list[PointsRefund], reason: str) -> int:
-    """points_refund for many at once (the order sweeper's batches): one `refund` entry per new key, in a
-    handful of statements instead of six per refund. Returns how many entries were appended."""
-    if not refunds:
-        return 0
-    for refund in refunds:
-        _positive(refund.amount)
-    with transaction.atomic():
-        accounts = accounts_lock_many(sorted({refund.user_id for refund in refunds}))
-        used = set(
-            LedgerEntry.objects.filter(idempotency_key__in=[r.idempotency_key for r in refunds]).values_list(
-                "idempotency_key", flat=True
+    """points_refund for many at once (the order sweeper's batches), through the ledger's batch append: one
+    `refund` entry per new key, in a handful of statements whatever the batch's size. Returns how many entries
+    were appended."""
+    return ledger_append_many(
+        [
+            Append(
+                user_id=refund.user_id,
+                amount=_positive(refund.amount),
+                kind=LedgerEntry.Kind.REFUND.value,
+                idempotency_key=refund.idempotency_key,
+                order_number=refund.order_number,
+                reason=reason,
             )
-        )
-        now = timezone.now()
-        entries, changed = [], {}
-        for refund in refunds:
-            if refund.idempotency_key in used:
-                continue
-            used.add(refund.idempotency_key)
-            account = accounts[refund.user_id]
-            before = account.balance
-            account.balance = before + refund.amount
-            account.updated_at = now
-            changed[account.pk] = account
-            entries.append(
-                LedgerEntry(
-                    serial_number=_serial_number(),
-                    account=account,
-                    amount=refund.amount,
-                    balance_before=before,
-                    balance_after=account.balance,
-                    kind=LedgerEntry.Kind.REFUND.value,
-                    idempotency_key=refund.idempotency_key,
-                    order_number=refund.order_number,
-                    reason=reason,
-                    created_at=now,
-                )
-            )
-        rows_insert(LedgerEntry, entries, LEDGER_FIELDS)
-        rows_update(Account, list(changed.values()), ["balance", "updated_at"])
-    return len(entries)
+            for refund in refunds
+        ]
+    )
 
 
 def points_adjust(
@@ -283,7 +184,7 @@ def balances_fix(*, account_ids: list[int]) -> int:
     fixed = 0
     for account_id in account_ids:
         with transaction.atomic():
-            account = account_lock(account_id=account_id)
+            (account,) = accounts_lock(account_ids=[account_id])
             entries = LedgerEntry.objects.filter(account=account)
             total = entries.aggregate(total=Sum("amount"))["total"] or 0
             last = entries.order_by("-id").values_list("balance_after", flat=True).first()

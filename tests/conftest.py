@@ -17,6 +17,14 @@ def redis_client():
     """The test Redis, emptied before the test so queues and locks from earlier tests cannot leak in."""
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.flushdb()
+    if settings.BROKER_IS_AMQP:  # RabbitMQ keeps its queues apart from Redis: empty those too
+        from backoffice.celery import app
+
+        with app.connection_for_write() as conn:
+            for queue in settings.CELERY_TASK_QUEUES:
+                bound = queue(conn.default_channel)
+                bound.declare()  # as a worker declares it; purging a queue not yet declared is an error
+                bound.purge()
     yield client
     client.close()
 

@@ -107,8 +107,12 @@ def celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "backoffice", *args]
 
 
-def worker(tmp_path: Path, *, queues: str = "default,points,orders", concurrency: int = 2, **extra_env) -> Process:
-    """A worker started as deploy/Procfile does, under a unique name; returns once it answers a ping."""
+ALL_QUEUES = ",".join(queue.name for queue in settings.CELERY_TASK_QUEUES)
+
+
+def worker(tmp_path: Path, *, queues: str = ALL_QUEUES, concurrency: int = 2, **extra_env) -> Process:
+    """A worker started as deploy/Procfile does (by default on every queue, fast and long), under a unique name;
+    returns once it answers a ping."""
     from backoffice.celery import app
 
     name = f"test-{uuid.uuid4().hex[:8]}@localhost"

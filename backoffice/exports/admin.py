@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.exports.models import ExportJob
 from backoffice.exports.registry import is_importable, target_for_model
-from backoffice.exports.resources import export_permission, formula_safe
+from backoffice.exports.resources import export_hand_over, export_permission, formula_safe
 
 
 @admin.register(ExportJob)
@@ -108,7 +108,11 @@ class ExportRules:
         return [formula_safe(cls) for cls in resource_classes]
 
     def export_action(self, model_admin, request, *, stock):
-        """The stock Export button's view (`stock(request)`): kept as django-import-export has it."""
+        """The stock Export button's view: for an export target, the portal's export page for the same rows
+        (resources.export_hand_over: one set of columns and one rendering, CSV or xlsx, and a background job
+        above EXPORTS_STREAM_MAX_ROWS); for other models, django-import-export's own (`stock(request)`)."""
+        if target_for_model(model_admin.model) is not None:
+            return export_hand_over(model_admin, request)
         return stock(request)
 
 

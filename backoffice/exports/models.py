@@ -1,4 +1,4 @@
-"""Export jobs: one row per background (or streamed) CSV export, its progress, its file and its expiry."""
+"""Export jobs: one row per background (or streamed) export, CSV or xlsx, its progress, its file and its expiry."""
 
 from django.conf import settings
 from django.db import models
@@ -18,10 +18,19 @@ class ExportJob(models.Model):
         JOB = "job", _("Background job")
         STREAM = "stream", _("Streamed download")
 
+    class Format(models.TextChoices):
+        CSV = "csv", _("CSV")
+        XLSX = "xlsx", _("Excel (.xlsx)")
+
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
+    CONTENT_TYPES = {
+        Format.CSV: "text/csv; charset=utf-8",
+        Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
 
     target = models.CharField(_("data"), max_length=40, help_text=_("Key of the export registry entry."))
     mode = models.CharField(_("mode"), max_length=10, choices=Mode.choices, default=Mode.JOB)
+    file_format = models.CharField(_("format"), max_length=8, choices=Format.choices, default=Format.CSV)
     columns = models.JSONField(_("columns"), default=list)
     query_string = models.TextField(_("filters"), blank=True, help_text=_("The changelist's query string."))
     include_bom = models.BooleanField(_("UTF-8 BOM for Excel"), default=False)
@@ -79,4 +88,8 @@ class ExportJob(models.Model):
     @property
     def download_name(self) -> str:
         stamp = (self.started_at or self.created_at).strftime("%Y%m%d-%H%M%S")
-        return f"{self.target}-{stamp}-{self.pk}.csv"
+        return f"{self.target}-{stamp}-{self.pk}.{self.file_format}"
+
+    @property
+    def content_type(self) -> str:
+        return self.CONTENT_TYPES[self.file_format]

@@ -1,7 +1,7 @@
 """What can be exported: the export targets the apps declare in their portal.py, looked up by key or model.
 
-A target (backoffice.extension_point.ExportTarget) names the model, its columns (numeric columns are written as
-numbers; every other column is text and is neutralised against spreadsheet formulas), the permission that allows
+A target (backoffice.extension_point.ExportTarget) names the model, its columns (each of a kind: how each kind is
+written, for every path and format, is backoffice/exports/rendering.py), the permission that allows
 exporting it, and whether it may ever be imported. Each lives in the portal.py of the app that owns the data:
 points/portal.py (ledger), orders/portal.py (orders), backoffice/results/portal.py (task results). Filters and
 search come from the model's ModelAdmin on the portal's site: an export runs the changelist's own queryset for
@@ -12,6 +12,7 @@ Targets whose model is not installed (yet) are simply unavailable.
 
 from django.db import models
 
+from backoffice.exports.rendering import KINDS
 from backoffice.extension_point import IDENTIFIER, NUMBER, TEXT, Column, ExportTarget, collect
 
 __all__ = [
@@ -70,4 +71,11 @@ def is_importable(model: type[models.Model]) -> bool:
 
 def check_registry() -> list[str]:
     """Problems in the declarations of available targets (used by the system check)."""
-    return [problem for target in available_targets() for problem in target.column_problems()]
+    problems = [problem for target in available_targets() for problem in target.column_problems()]
+    for target in available_targets():
+        problems.extend(
+            f"{target.key}: column {column.path!r}: unknown kind {column.kind!r}"
+            for column in target.columns
+            if column.kind is not None and column.kind not in KINDS
+        )
+    return problems

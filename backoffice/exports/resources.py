@@ -13,6 +13,9 @@ because points and orders never import the portal's pages.
 from functools import cache
 
 from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import reverse
 from import_export import resources, widgets
 
 from backoffice.exports.formulas import neutralise
@@ -58,8 +61,27 @@ def import_permission(model) -> str | None:
     return f"{model._meta.app_label}.{get_permission_codename('import', model._meta)}"
 
 
+def export_hand_over(model_admin, request):
+    """The changelist's stock Export button, for a model of the export registry: the portal's export page for
+    the same rows (the changelist's filters and search ride along). One set of columns and one rendering
+    whichever button was used, CSV or xlsx, and above EXPORTS_STREAM_MAX_ROWS only as a background job:
+    the stock flow builds the whole file in the web worker, with no size cap."""
+    if not model_admin.has_export_permission(request):
+        raise PermissionDenied
+    target = target_for_model(model_admin.model)
+    url = reverse("exports:start", args=[target.key])
+    query = request.GET.urlencode()
+    return redirect(f"{url}?{query}" if query else url)
+
+
 class ImportExportPermissionsMixin:
-    """For ModelAdmins with django-import-export's mixins: formula-safe resources, own permissions."""
+    """For ModelAdmins with django-import-export's mixins: formula-safe resources, own permissions, and the
+    Export button of a registered export target handed over to the portal's export page."""
+
+    def export_action(self, request):
+        if target_for_model(self.model) is not None:
+            return export_hand_over(self, request)
+        return super().export_action(request)
 
     def has_export_permission(self, request):
         return request.user.has_perm(export_permission(self.model))

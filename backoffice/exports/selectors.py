@@ -6,17 +6,16 @@ from functools import cached_property
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import SuspiciousOperation, ValidationError
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Value
 from django.http import QueryDict
 from django.test import RequestFactory
 from django.utils.translation import gettext as _
 
-from backoffice.exports.formulas import neutralised_text
-from backoffice.exports.registry import NUMBER, ExportTarget
+from backoffice.exports import rendering
+from backoffice.exports.registry import ExportTarget
 
-# Field types whose text form can never start with a formula trigger (a date, a time, a UUID, a boolean):
-# written as they are, without a CASE per row. Durations are not among them ("-1 day").
-_FORMULA_FREE_TYPES = ("DateTimeField", "DateField", "TimeField", "UUIDField", "BooleanField")
+CSV = "csv"
+XLSX = "xlsx"
 # Query string keys of the changelist that are about display, not about which rows are shown.
 _DISPLAY_PARAMS = ("p", "all", "_changelist_filters")
 
@@ -87,16 +86,24 @@ def export_selection(*, target: ExportTarget, user, query_string: str) -> Export
     return ExportSelection(queryset=queryset)
 
 
-def export_rows(*, target: ExportTarget, queryset: QuerySet, columns: list[str]) -> QuerySet:
-    """values_list() of the chosen columns: numbers as they are, every text neutralised in the query."""
-    annotations = {}
-    names = []
-    for index, path in enumerate(columns):
-        internal_type = target.model_field(path).get_internal_type()
-        if target.kind_of(target.column(path)) == NUMBER or internal_type in _FORMULA_FREE_TYPES:
+def export_rows(*, target: ExportTarget, queryset: QuerySet, columns: list[str], file_format: str = CSV) -> QuerySet:
+    """The rows query that gets written, every cell rendered by the database (see rendering.py).
+
+    CSV: values_list() of the chosen columns, numbers as they are, everything else as its text. xlsx: one
+    column per row, the row's cells as SpreadsheetML (the writer adds `<row r="n">`). Build it inside the
+    job's language: choice labels are translated when the query is built."""
+    render = rendering.xlsx_cell if file_format == XLSX else rendering.csv_cell
+    cells = []
+    for path in columns:
+        field = target.model_field(path)
+        cells.append(render(path, rendering.kind_of(field, target.column(path).kind), field))
+    if file_format == XLSX:
+        return queryset.annotate(export_row=rendering.Cat(*cells, Value("</row>"))).values_list("export_row")
+    annotations, names = {}, []
+    for index, (path, cell) in enumerate(zip(columns, cells, strict=True)):
+        if isinstance(cell, F) and cell.name == path:  # a number as the database writes it
             names.append(path)
             continue
-        name = f"export_c{index}"
-        annotations[name] = neutralised_text(path, is_text=internal_type in ("CharField", "TextField", "SlugField"))
-        names.append(name)
+        annotations[f"export_c{index}"] = cell
+        names.append(f"export_c{index}")
     return queryset.annotate(**annotations).values_list(*names)

@@ -23,7 +23,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from backoffice.exports import writers
+from backoffice.exports import writers, xlsx
 from backoffice.exports.models import ExportJob
 from backoffice.exports.registry import ExportTarget, get_target
 from backoffice.exports.selectors import export_rows, export_selection
@@ -32,6 +32,7 @@ from backoffice.exports.tasks import export_job_notify_ready_task, export_job_ru
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_SECONDS = 0.25  # how often a running job publishes its row count and looks for a cancel
+MIN_RATE_SECONDS = 0.5  # a time left from less than this of rows is noise: none is shown until then
 CACHE_TTL_SECONDS = 24 * 3600  # progress keys outlive any job
 ERROR_MAX_LENGTH = 2_000
 # A partial file untouched this long belongs to a run that died (a killed worker; the redelivered run writes a
@@ -41,6 +42,10 @@ STALE_PART_SECONDS = 3600
 
 class ExportCancelled(Exception):
     """Raised inside a running export when its job was cancelled; the partial file is removed."""
+
+
+class TooManyRowsToStream(ValidationError):
+    """A download now of more rows than EXPORTS_STREAM_MAX_ROWS: it belongs in a background job."""
 
 
 def progress_key(job_id: int) -> str:
@@ -83,6 +88,12 @@ def _checked_columns(*, target: ExportTarget, columns: list[str]) -> list[str]:
     return [path for path in known if path in columns]  # the registry's order, each column once
 
 
+def _checked_format(file_format: str) -> str:
+    if file_format not in ExportJob.Format.values:
+        raise ValidationError(_("Unknown format: %(format)s.") % {"format": file_format})
+    return file_format
+
+
 def export_job_create(
     *,
     user,
@@ -93,14 +104,17 @@ def export_job_create(
     notify_by_email: bool = False,
     language: str | None = None,
     link_for: Callable[[int], str] | None = None,
+    file_format: str = ExportJob.Format.CSV,
 ) -> ExportJob:
     """Validate the request, record the job (and the audit log entry), and enqueue it after commit."""
     target = _checked_target(user=user, target_key=target_key)
     columns = _checked_columns(target=target, columns=columns)
+    file_format = _checked_format(file_format)
     selection = export_selection(target=target, user=user, query_string=query_string)
     with transaction.atomic():
         job = ExportJob.objects.create(
             target=target.key,
+            file_format=file_format,
             columns=columns,
             query_string=query_string,
             include_bom=include_bom,
@@ -128,25 +142,34 @@ def export_job_create(
     return job
 
 
-def _progress_publisher(job_id: int):
-    """The callback a running export calls: publishes the count, stops on cancel, honours the rate cap."""
+def _progress_publisher(job_id: int, *, clock: Callable[[], float] = time.time):
+    """The callback a running export calls: publishes the count, stops on cancel, honours the rate cap.
+
+    What it publishes is a sample (rows, when) beside the first one taken once rows flow: a run spends its
+    first part waiting for the database (planning, sorting) before the first row, so the rate, and the time
+    left from it, are measured from the first rows on, never from the start of the run."""
     max_rate = settings.EXPORTS_MAX_ROWS_PER_SECOND
     started = time.monotonic()
     last_published = 0.0
+    first: tuple[int, float] | None = None
 
     def publish(written: int) -> None:
-        nonlocal last_published
+        nonlocal last_published, first
         now = time.monotonic()
         if max_rate:
             ahead = written / max_rate - (now - started)
             if ahead > 0:
                 time.sleep(ahead)
                 now = time.monotonic()
-        if now - last_published < PROGRESS_INTERVAL_SECONDS:
+        if first is None and written:
+            first = (written, clock())
+        elif now - last_published < PROGRESS_INTERVAL_SECONDS:
             return
         last_published = now
+        sample = {"rows": written, "at": clock(), "first_rows": first[0], "first_at": first[1]} if first else None
         try:
-            cache.set(progress_key(job_id), written, CACHE_TTL_SECONDS)
+            if sample:
+                cache.set(progress_key(job_id), sample, CACHE_TTL_SECONDS)
             cancelled = cache.get(cancel_key(job_id))
         except Exception:  # noqa: BLE001 - progress is best-effort; the final UPDATE still decides
             logger.warning("export job %s: cache unavailable for progress", job_id, exc_info=True)
@@ -168,23 +191,30 @@ def export_job_run(*, job_id: int) -> str:
     # A cancel that came before the claim would have stopped it; a stale flag (a reused id) must not count.
     _cache_forget(job_id)
     job = ExportJob.objects.select_related("created_by").get(pk=job_id)
-    name = f"{job.pk}-{secrets.token_hex(8)}.csv"
+    name = f"{job.pk}-{secrets.token_hex(8)}.{job.file_format}"
     final_path = exports_root() / name
     part_path = final_path.with_suffix(".part")
     try:
         target = get_target(job.target)
         selection = export_selection(target=target, user=job.created_by, query_string=job.query_string)
-        rows = export_rows(target=target, queryset=selection.queryset, columns=job.columns)
-        with translation.override(job.language):
+        with translation.override(job.language):  # headers and choice labels in the job's language
+            rows = export_rows(
+                target=target, queryset=selection.queryset, columns=job.columns, file_format=job.file_format
+            )
             headers = [str(target.column(path).label) for path in job.columns]
         with part_path.open("wb") as out:
-            written = writers.write_csv(
-                rows=rows,
-                headers=headers,
-                out=out,
-                include_bom=job.include_bom,
-                on_progress=_progress_publisher(job.pk),
-            )
+            if job.file_format == ExportJob.Format.XLSX:
+                written = xlsx.write_xlsx(
+                    rows=rows, headers=headers, out=out, sheet_name=target.key, on_progress=_progress_publisher(job.pk)
+                )
+            else:
+                written = writers.write_csv(
+                    rows=rows,
+                    headers=headers,
+                    out=out,
+                    include_bom=job.include_bom,
+                    on_progress=_progress_publisher(job.pk),
+                )
         part_path.rename(final_path)
     except ExportCancelled:
         part_path.unlink(missing_ok=True)
@@ -307,22 +337,35 @@ def export_job_notify_ready(*, job_id: int) -> bool:
     return True
 
 
-def export_stream_start(*, user, target_key: str, query_string: str, columns: list[str], include_bom: bool = False):
-    """A streamed download without a job run: records the export, returns (job, byte chunks)."""
+def export_stream_start(
+    *,
+    user,
+    target_key: str,
+    query_string: str,
+    columns: list[str],
+    include_bom: bool = False,
+    file_format: str = ExportJob.Format.CSV,
+):
+    """A streamed download without a job run: records the export, returns (job, byte chunks).
+
+    Raises TooManyRowsToStream above EXPORTS_STREAM_MAX_ROWS: a web worker is no place for it."""
     target = _checked_target(user=user, target_key=target_key)
     columns = _checked_columns(target=target, columns=columns)
+    file_format = _checked_format(file_format)
     selection = export_selection(target=target, user=user, query_string=query_string)
     if selection.count > settings.EXPORTS_STREAM_MAX_ROWS:
-        raise ValidationError(
+        raise TooManyRowsToStream(
             _("%(rows)d rows are too many to stream; start a background export instead (limit %(limit)d).")
             % {"rows": selection.count, "limit": settings.EXPORTS_STREAM_MAX_ROWS}
         )
     headers = [str(target.column(path).label) for path in columns]
+    rows = export_rows(target=target, queryset=selection.queryset, columns=columns, file_format=file_format)
     now = timezone.now()
     with transaction.atomic():
         job = ExportJob.objects.create(
             target=target.key,
             mode=ExportJob.Mode.STREAM,
+            file_format=file_format,
             columns=columns,
             query_string=query_string,
             include_bom=include_bom,
@@ -343,14 +386,17 @@ def export_stream_start(*, user, target_key: str, query_string: str, columns: li
             )
             % {"data": target.label, "rows": selection.count, "filters": query_string or _("none")},
         )
-    rows = export_rows(target=target, queryset=selection.queryset, columns=columns)
 
     def chunks():
         size = 0
         stats: dict = {}
         status = ExportJob.Status.FAILED
+        if file_format == ExportJob.Format.XLSX:
+            source = xlsx.iter_xlsx(rows=rows, headers=headers, sheet_name=target.key, stats=stats)
+        else:
+            source = writers.iter_csv(rows=rows, headers=headers, include_bom=include_bom, stats=stats)
         try:
-            for chunk in writers.iter_csv(rows=rows, headers=headers, include_bom=include_bom, stats=stats):
+            for chunk in source:
                 size += len(chunk)
                 yield chunk
             status = ExportJob.Status.DONE
@@ -365,31 +411,54 @@ def export_stream_start(*, user, target_key: str, query_string: str, columns: li
     return job, chunks()
 
 
-def export_job_progress(*, job: ExportJob) -> dict:
-    """What the job page shows: rows written of total, rate, time left, and the file once done."""
+def _progress_sample(job: ExportJob) -> dict | None:
+    try:
+        sample = cache.get(progress_key(job.pk))
+    except Exception:  # noqa: BLE001 - without the cache the page shows the last stored count
+        logger.warning("export job %s: cache unavailable for progress", job.pk, exc_info=True)
+        return None
+    return sample if isinstance(sample, dict) else None
+
+
+def export_job_progress(*, job: ExportJob, now: float | None = None) -> dict:
+    """What the job page shows: rows written of total, rate, time left, and the file once done.
+
+    While running, the rate is that of the rows since the first ones arrived, and the time left is shown
+    only once it rests on at least MIN_RATE_SECONDS of them; before the first rows the job is "preparing"."""
     written = job.rows_written
-    if job.status == ExportJob.Status.RUNNING:
-        try:
-            written = int(cache.get(progress_key(job.pk)) or 0)
-        except Exception:  # noqa: BLE001 - without the cache the page shows the last stored count
-            logger.warning("export job %s: cache unavailable for progress", job.pk, exc_info=True)
     total = job.rows_total or 0
-    end = job.finished_at or timezone.now()
-    elapsed = (end - job.started_at).total_seconds() if job.started_at else 0.0
-    rate = written / elapsed if elapsed > 0 and written else 0.0
-    remaining = max(total - written, 0)
+    rate = 0.0
+    seconds_left = None
+    is_preparing = False
+    if job.status == ExportJob.Status.RUNNING:
+        sample = _progress_sample(job)
+        if sample is None:
+            written, is_preparing = 0, True
+        else:
+            written = int(sample["rows"])
+            span = sample["at"] - sample["first_at"]
+            if span > 0:
+                rate = (written - sample["first_rows"]) / span
+            if span >= MIN_RATE_SECONDS and rate > 0:
+                behind = max((now or time.time()) - sample["at"], 0.0)  # rows go on between samples
+                seconds_left = max(max(total - written, 0) / rate - behind, 0.0)
+    elif job.started_at and job.finished_at and written:
+        elapsed = (job.finished_at - job.started_at).total_seconds()
+        rate = written / elapsed if elapsed > 0 else 0.0
     done = job.status == ExportJob.Status.DONE
     return {
         "id": job.pk,
         "status": job.status,
-        "status_label": str(job.get_status_display()),
+        "status_label": str(_("Preparing the rows") if is_preparing else job.get_status_display()),
         "is_active": job.is_active,
+        "is_preparing": is_preparing,
         "rows_written": written,
         "rows_total": total,
-        "percent": 100.0 if done else (round(100.0 * written / total, 1) if total else 0.0),
+        "percent": 100.0 if done else (round(100.0 * min(written, total) / total, 1) if total else 0.0),
         "rows_per_second": round(rate, 1),
-        "seconds_left": round(remaining / rate, 1) if rate and job.is_active else None,
+        "seconds_left": None if seconds_left is None else round(seconds_left, 1),
         "size_bytes": job.size_bytes,
         "error": job.error,
+        "file_format": job.file_format,
         "download_url": reverse("exports:download", args=[job.pk]) if done and job.file_name else None,
     }

@@ -73,24 +73,27 @@ def start(request, target):
     selection_error = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        options = {
+            "user": request.user,
+            "target_key": target.key,
+            "query_string": data["query_string"],
+            "columns": data["columns"],
+            "include_bom": data["include_bom"],
+            "file_format": data["file_format"],
+        }
         try:
+            handed_over = False
             if "stream" in request.POST:
-                job, chunks = services.export_stream_start(
-                    user=request.user,
-                    target_key=target.key,
-                    query_string=data["query_string"],
-                    columns=data["columns"],
-                    include_bom=data["include_bom"],
-                )
-                response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
-                response["Content-Disposition"] = content_disposition_header(True, job.download_name)
-                return response
+                try:
+                    job, chunks = services.export_stream_start(**options)
+                except services.TooManyRowsToStream:
+                    handed_over = True  # too big for a web worker: it runs as a background job instead
+                else:
+                    response = StreamingHttpResponse(chunks, content_type=job.content_type)
+                    response["Content-Disposition"] = content_disposition_header(True, job.download_name)
+                    return response
             job = services.export_job_create(
-                user=request.user,
-                target_key=target.key,
-                query_string=data["query_string"],
-                columns=data["columns"],
-                include_bom=data["include_bom"],
+                **options,
                 notify_by_email=data["notify_by_email"],
                 link_for=lambda pk: request.build_absolute_uri(reverse("exports:job", args=[pk])),
             )
@@ -98,7 +101,10 @@ def start(request, target):
             for message in _messages(error):
                 form.add_error(None, message)
         else:
-            messages.success(request, _("The export has started."))
+            if handed_over:
+                messages.info(request, _("Too many rows to download now: the export runs in the background."))
+            else:
+                messages.success(request, _("The export has started."))
             return redirect("exports:job", pk=job.pk)
     try:
         selection = export_selection(target=target, user=request.user, query_string=query_string)
@@ -161,4 +167,4 @@ def job_download(request, pk):
         raise Http404 from None
     except ValidationError as error:
         return HttpResponseBadRequest(" ".join(_messages(error)))
-    return FileResponse(path.open("rb"), as_attachment=True, filename=job.download_name, content_type="text/csv")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=job.download_name, content_type=job.content_type)

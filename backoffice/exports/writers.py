@@ -3,7 +3,8 @@
 PostgreSQL: `COPY (<the rows query>) TO STDOUT WITH (FORMAT csv)` through psycopg, written to the file as
 the server sends it (libpq hands over one row per read, so the row count is exact). Other databases: a
 server-side iterator in chunks through csv.writer. Neutralising is already done by the rows query
-(selectors.export_rows), so both paths write the same cells (line ends differ: see LINE_TERMINATOR).
+(selectors.export_rows, which renders every cell), so both paths write the same bytes: lines end with CRLF
+(RFC 4180) on both, COPY's LF being rewritten as the rows go by.
 """
 
 import codecs
@@ -17,10 +18,10 @@ from django.db.models import QuerySet
 
 PROGRESS_EVERY_ROWS = 2_000  # how often the progress callback runs: cheap, and fine-grained enough for a bar
 ITERATOR_CHUNK_SIZE = 2_000  # rows per fetch on the iterator path
-COPY_LINE_TERMINATOR = "\n"  # what COPY writes
 # Python's csv (3.11) quotes a field only for the CR/LF characters of its own line terminator, so a lone
 # "\r" inside a cell would go out unquoted with "\n": the iterator paths end lines with "\r\n" (RFC 4180).
 LINE_TERMINATOR = "\r\n"
+CRLF = LINE_TERMINATOR.encode()
 
 ProgressCallback = Callable[[int], None]  # rows written so far; raises to stop the export
 
@@ -43,10 +44,9 @@ def write_csv(
     if include_bom:
         out.write(codecs.BOM_UTF8)
     progress = on_progress or (lambda written: None)
-    if connections[rows.db].vendor == "postgresql":
-        out.write(_csv_line(headers, COPY_LINE_TERMINATOR))
-        return _copy_postgresql(rows=rows, out=out, progress=progress)
     out.write(_csv_line(headers, LINE_TERMINATOR))
+    if connections[rows.db].vendor == "postgresql":
+        return _copy_postgresql(rows=rows, out=out, progress=progress)
     return _write_iterator(rows=rows, out=out, progress=progress)
 
 
@@ -63,11 +63,18 @@ def _copy_postgresql(*, rows: QuerySet, out: BinaryIO, progress: ProgressCallbac
         connection.cursor() as cursor,
         cursor.cursor.copy(statement, tuple(params)) as copy,
     ):
-        for data in copy:
-            write(data)
+        lines = []
+        for data in copy:  # one row per read, ending with COPY's "\n" (one inside a quoted cell stays)
+            lines.append(data[:-1])
             written += 1
             if written % PROGRESS_EVERY_ROWS == 0:
+                lines.append(b"")
+                write(CRLF.join(lines))
+                lines.clear()
                 progress(written)
+        if lines:
+            lines.append(b"")
+            write(CRLF.join(lines))
     progress(written)
     return written
 

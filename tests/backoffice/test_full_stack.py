@@ -63,6 +63,7 @@ def stack(transactional_db, tmp_path):
         FLOWER_BASIC_AUTH="portal:flower-test-secret",
         WEB_WORKERS="1",
         WORKER_CONCURRENCY="2",
+        CELERY_BROKER_URL="",  # as make run: the embedded Redis is the broker, whatever this run uses
         PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     )
     log = (tmp_path / "honcho.log").open("wb")

@@ -1,7 +1,9 @@
 import csv
 import uuid
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 from django_celery_results.models import TaskResult
@@ -112,3 +114,69 @@ def make_ledger(django_user_model):
         return created
 
     return make
+
+
+@pytest.fixture
+def no_enqueue(monkeypatch):
+    from backoffice.exports import services
+
+    sent = []
+    monkeypatch.setattr(services.export_job_run_task, "apply_async", lambda args, task_id: sent.append(args[0]))
+    return sent
+
+
+WHEN = datetime(2026, 11, 30, 21, 20, 56, 590750, tzinfo=UTC)  # 2026-12-01 10:20:56 in Auckland (NZDT)
+ZONE = "Pacific/Auckland"
+AWKWARD = [
+    "see note\n=1+1;",
+    "plain\t=7*6\tend",
+    '=HYPERLINK("http://x")',
+    "'quoted",
+    "a;-1,+2",
+    "back\\slash & <tag> _x0041_ \x01 ctrl",
+    "  spaced  ",
+]
+SERIALS = ["20261130212715342936571109442887", "2026113021271563425e367836439887", "B000001", ".5"]
+LEDGER_COLUMNS = ["id", "serial_number", "amount", "kind", "order_number", "reason", "created_at"]
+
+
+@pytest.fixture
+def ledger(django_user_model):
+    """One entry per serial (and per awkward reason), all made at WHEN, oldest first."""
+    from points.models import Account, LedgerEntry
+
+    owner = django_user_model.objects.create_user(username="holder", password="x")
+    account = Account.objects.create(user=owner, balance=0)
+    entries, balance = [], 0
+    reasons = AWKWARD + [""] * (len(SERIALS) - len(AWKWARD))
+    with time_machine.travel(WHEN, tick=False):
+        for index, reason in enumerate(reasons):
+            serial = SERIALS[index] if index < len(SERIALS) else f"S{index}"
+            kind = LedgerEntry.Kind.AWARD if index % 2 == 0 else LedgerEntry.Kind.ADJUST
+            entries.append(
+                LedgerEntry.objects.create(
+                    serial_number=serial,
+                    account=account,
+                    amount=7,
+                    balance_before=balance,
+                    balance_after=balance + 7,
+                    kind=kind,
+                    idempotency_key=f"k{index}",
+                    order_number="000123" if index == 0 else "",
+                    reason=reason,
+                )
+            )
+            balance += 7
+    return entries
+
+
+def export_job(user, *, file_format, columns=LEDGER_COLUMNS, target="ledger"):
+    from backoffice.exports import services
+    from backoffice.exports.models import ExportJob
+
+    options = {} if file_format == "csv" else {"file_format": file_format}  # CSV is the default
+    job = services.export_job_create(user=user, target_key=target, query_string="", columns=columns, **options)
+    services.export_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.DONE, job.error
+    return job

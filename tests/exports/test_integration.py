@@ -20,7 +20,11 @@ RATE = "1500"
 @pytest.fixture
 def slow_export_worker(transactional_db, redis_client, tmp_path, exports_root):
     proc = processes.worker(
-        tmp_path, queues="default", concurrency=1, EXPORTS_ROOT=str(exports_root), EXPORTS_MAX_ROWS_PER_SECOND=RATE
+        tmp_path,
+        queues="default,exports",
+        concurrency=1,
+        EXPORTS_ROOT=str(exports_root),
+        EXPORTS_MAX_ROWS_PER_SECOND=RATE,
     )
     yield proc
     proc.stop()
@@ -34,7 +38,9 @@ def test_cancel_stops_the_running_job_and_removes_its_partial_file(
     job = services.export_job_create(user=user, target_key="results", query_string="", columns=["id", "result"])
 
     processes.wait_for(
-        lambda: (cache.get(services.progress_key(job.pk)) or 0) > 0 and any(exports_root.glob("*.part")),
+        lambda: (
+            (cache.get(services.progress_key(job.pk)) or {}).get("rows", 0) > 0 and any(exports_root.glob("*.part"))
+        ),
         timeout=30,
         message="the job to be writing its partial file",
     )
@@ -65,12 +71,13 @@ def test_analyst_filters_the_ledger_exports_watches_progress_and_downloads(
     seen = set()
 
     def finished():
-        seen.add(int(page.locator("#export-progress").get_attribute("value")))
+        value = page.locator("#export-progress").get_attribute("value")  # none while preparing the rows
+        seen.add(None if value is None else int(value))
         return page.locator("#export-status").get_attribute("data-status") in ("done", "failed", "cancelled")
 
     processes.wait_for(finished, timeout=60, interval=0.1, message="the export to finish")
     assert page.locator("#export-status").get_attribute("data-status") == "done"
-    assert any(0 < value < 4000 for value in seen), seen  # the bar moved while the job ran
+    assert any(value and 0 < value < 4000 for value in seen), seen  # the bar moved while the job ran
     assert page.locator("#export-progress").get_attribute("max") == "4000"
     assert page.locator("#export-progress").get_attribute("value") == "4000"
 

@@ -12,13 +12,6 @@ from tests.exports.conftest import read_csv
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def no_enqueue(monkeypatch):
-    sent = []
-    monkeypatch.setattr(services.export_job_run_task, "apply_async", lambda args, task_id: sent.append(args[0]))
-    return sent
-
-
 def _login(client, user):
     client.force_login(user)
     return client

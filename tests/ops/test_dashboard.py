@@ -57,7 +57,7 @@ def test_refresh_with_flower_and_worker_stopped_still_fills_every_panel(
     assert "no figures yet" not in body
     assert "No worker answered." in body
     assert "never (beat is not running)" in body
-    assert body.count('<td class="queue-length">0</td>') == 3
+    assert body.count('<td class="queue-length">0</td>') == 5  # default, points, orders, exports, reports
 
 
 def test_task_panel_counts_successes_and_failures_per_hour_and_the_slowest(redis_client, no_workers):
@@ -176,6 +176,8 @@ def test_a_source_that_fails_keeps_the_last_figures_and_their_age(redis_client, 
             {"queue": "default", "length": 0},
             {"queue": "points", "length": 0},
             {"queue": "orders", "length": 0},
+            {"queue": "exports", "length": 0},
+            {"queue": "reports", "length": 0},
         ]
     }
 
@@ -200,6 +202,8 @@ def test_queue_lengths_count_waiting_messages(redis_client):
         {"queue": "default", "length": 1},
         {"queue": "points", "length": 2},
         {"queue": "orders", "length": 0},
+        {"queue": "exports", "length": 0},
+        {"queue": "reports", "length": 0},
     ]
 
 

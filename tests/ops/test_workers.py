@@ -146,6 +146,6 @@ def test_workers_page_lists_a_real_worker_with_its_queues_and_pool(client, ops_u
     assert response.status_code == 200
     (worker,) = response.context["workers"]
     assert worker["name"] == live_worker.hostname
-    assert worker["queues"] == ["default", "orders", "points"]
+    assert worker["queues"] == ["default", "exports", "orders", "points", "reports"]  # live_worker: every queue
     assert worker["pool_size"] == 2
     assert worker["active"] == [] and worker["reserved"] == []

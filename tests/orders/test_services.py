@@ -393,8 +393,8 @@ def test_notices_go_to_the_buyers_email_and_phone(buyer, monkeypatch):
 
     ProductFactory(sku="A")
     queued = []
-    monkeypatch.setattr("orders.services.email_queue", lambda **kw: queued.append(("email", kw)))
-    monkeypatch.setattr("orders.services.sms_queue", lambda **kw: queued.append(("sms", kw)))
+    monkeypatch.setattr("orders.services.notify.email_queue", lambda **kw: queued.append(("email", kw)))
+    monkeypatch.setattr("orders.services.notify.sms_queue", lambda **kw: queued.append(("sms", kw)))
     with_phone = place(buyer, "A", phone="+15551234567")
     silent_user = UserFactory(email="")
     silent = place(silent_user, "A")
@@ -409,3 +409,67 @@ def test_notices_go_to_the_buyers_email_and_phone(buyer, monkeypatch):
         ("email", {"to": buyer.email, "subject": f"Order {with_phone.number} has expired", "body": text}),
         ("sms", {"phone": "+15551234567", "message": text}),
     ]
+
+
+def test_batch_transition_moves_only_from_the_sources_the_table_allows_and_refuses_a_row_that_moved(buyer):
+    from django.db import transaction
+
+    from orders.services import orders_transition_many
+
+    ProductFactory(sku="A")
+    pending, paid, moved_behind = place(buyer, "A"), place(buyer, "A"), place(buyer, "A")
+    Order.objects.filter(pk=paid.pk).update(status=S.PAID)
+    now = timezone.now()
+
+    with transaction.atomic():
+        moved = orders_transition_many(
+            claimed={pending.pk: S.PENDING, paid.pk: S.PAID}, to_status=S.EXPIRED, source="test", reason="r", now=now
+        )
+    assert moved == {S.PENDING: [pending.pk]}  # paid -> expired is not in TRANSITIONS: left alone
+    assert dict(Order.objects.values_list("pk", "status")) == {
+        pending.pk: S.EXPIRED,
+        paid.pk: S.PAID,
+        moved_behind.pk: S.PENDING,
+    }
+    assert list(OrderEvent.objects.filter(source="test").values_list("order_id", "from_status", "to_status")) == [
+        (pending.pk, S.PENDING, S.EXPIRED)
+    ]
+
+    Order.objects.filter(pk=moved_behind.pk).update(status=S.CANCELLED)  # not what the caller read under its lock
+    with pytest.raises(RuntimeError, match="moved 0 of 1"), transaction.atomic():
+        orders_transition_many(claimed={moved_behind.pk: S.PENDING}, to_status=S.EXPIRED, source="test", reason="r")
+    assert Order.objects.get(pk=moved_behind.pk).status == S.CANCELLED
+    with pytest.raises(ValueError, match="no transition"):
+        orders_transition_many(claimed={pending.pk: S.EXPIRED}, to_status=S.PENDING, source="test", reason="r")
+
+
+def test_sweeper_gives_back_the_seats_and_coupons_of_several_products_and_coupons_in_one_batch():
+    first, second = UserFactory(), UserFactory()
+    give_points(first, 100)
+    give_points(second, 100)
+    course = ProductFactory(sku="A", capacity=10, price=Decimal("5.00"))
+    book = ProductFactory(sku="B", capacity=10, price=Decimal("5.00"))
+    open_ended = ProductFactory(sku="C", capacity=None, price=Decimal("5.00"))
+    save, more = CouponFactory(code="SAVE", value=Decimal("1.00")), CouponFactory(code="MORE", value=Decimal("2.00"))
+    give_coupon(first, save)
+    give_coupon(second, more)
+    give_coupon(second, save)
+    orders = [
+        order_place(user=first, lines=[LineRequest("A", 2), LineRequest("B", 1)], coupon_code="SAVE", points=30),
+        order_place(user=second, lines=[LineRequest("B", 3), LineRequest("C", 1)], coupon_code="MORE", points=20),
+        order_place(user=second, lines=[LineRequest("A", 1)], coupon_code="SAVE"),
+    ]
+    assert (Product.objects.get(sku="A").seats_taken, Product.objects.get(sku="B").seats_taken) == (3, 4)
+    kept = order_place(user=first, lines=[LineRequest("A", 1)])
+    Order.objects.filter(pk__in=[o.pk for o in orders]).update(expires_at=timezone.now() - timedelta(minutes=1))
+
+    assert order_expire_overdue() == 3
+
+    for product in (course, book, open_ended):
+        product.refresh_from_db()
+    assert (course.seats_taken, book.seats_taken, open_ended.seats_taken) == (1, 0, 0)  # `kept` holds one
+    assert dict(Coupon.objects.values_list("code", "times_used")) == {"SAVE": 0, "MORE": 0}
+    assert set(UserCoupon.objects.values_list("status", flat=True)) == {"unused"}
+    assert (balance(first), balance(second)) == (100, 100)
+    assert Order.objects.get(pk=kept.pk).status == S.PENDING
+    assert balances_check() == []

@@ -1,5 +1,6 @@
 """Tasks as functions; enqueueing through captured on-commit callbacks."""
 
+import threading
 from unittest import mock
 
 import pytest
@@ -23,6 +24,25 @@ def test_capture_publishes_one_task_after_commit_and_not_while_one_is_on_its_way
     assert publish.call_count == 1
     assert redis_client.get(capture.KICK_KEY) == b"1"
     assert PendingEvent.objects.count() == 2
+
+
+def test_a_capture_wakes_a_worker_from_a_thread_of_its_own(on_commit, redis_client, monkeypatch):
+    """The request thread only sets a flag; the publish happens on the waker thread."""
+    monkeypatch.setattr(capture, "WAKE_IN_BACKGROUND", True)
+    rule = RuleFactory(period="none")
+    published = threading.Event()
+    publishers = []
+
+    def publish(*args, **kwargs):
+        publishers.append(threading.current_thread().name)
+        published.set()
+
+    with mock.patch.object(tasks.events_process_batch_task, "apply_async", side_effect=publish):
+        with on_commit(execute=True):
+            capture.event_capture(user_id=UserFactory().pk, action_id=rule.action_id)
+        assert published.wait(10)
+    assert publishers == ["points-waker"]
+    assert redis_client.get(capture.KICK_KEY) == b"1"
 
 
 def test_the_batch_task_clears_the_kick_applies_and_requeues_while_a_backlog_remains(redis_client):

@@ -1,7 +1,9 @@
-"""Verify every points account against its ledger; exit 1 on any mismatch. `--fix` repairs, after confirmation."""
+"""Verify every points account against its ledger, and that every check-in has its points event; exit 1 on any
+mismatch. `--fix` repairs balances, after confirmation."""
 
 from django.core.management.base import BaseCommand, CommandError
 
+from points.selectors import checkins_without_event
 from points.services import balances_check, balances_fix
 
 
@@ -17,8 +19,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, fix: bool, interactive: bool, **options):
+        unrecorded = checkins_without_event()
+        for checkin in unrecorded:
+            self.stdout.write(f"check-in {checkin.pk} (user {checkin.user_id}, {checkin.day}): no points event")
+        unrecorded_error = (
+            f"{len(unrecorded)} check-in(s) have no points event (answered as successes that earned nothing)."
+        )
         mismatches = balances_check()
         if not mismatches:
+            if unrecorded:
+                raise CommandError(unrecorded_error)
             self.stdout.write(self.style.SUCCESS("All points balances match their ledgers."))
             return
         for m in mismatches:
@@ -38,3 +48,5 @@ class Command(BaseCommand):
         if left:
             raise CommandError(f"{len(left)} account(s) still differ (a broken chain needs a person, not --fix).")
         self.stdout.write(self.style.SUCCESS("All points balances match their ledgers."))
+        if unrecorded:
+            raise CommandError(unrecorded_error)

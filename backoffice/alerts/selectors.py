@@ -37,6 +37,20 @@ class Figures:
         self.now = now
         self._memo: dict[str, object] = {}
 
+    @property
+    def redis(self) -> redis.Redis:
+        """One client for the evaluation's Redis reads (queue lengths, beat's heartbeat)."""
+        return self._once(
+            "redis",
+            lambda: redis.Redis.from_url(
+                settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
+            ),
+        )
+
+    def close(self) -> None:
+        if "redis" in self._memo:
+            self._memo.pop("redis").close()
+
     def _once(self, key: str, compute: Callable):
         if key not in self._memo:
             self._memo[key] = compute()
@@ -72,7 +86,7 @@ def task_failure_rate(figures: Figures, rule: AlertRule) -> float:
 
 def _queue_lengths(figures: Figures) -> dict[str, int]:
     try:
-        return figures._once("queues", lambda: {row["queue"]: row["length"] for row in queue_lengths()})
+        return figures._once("queues", lambda: {row["queue"]: row["length"] for row in queue_lengths(figures.redis)})
     except redis.RedisError:
         return {}
 
@@ -93,15 +107,10 @@ def outbox_oldest_age(figures: Figures, rule: AlertRule) -> float:
 
 def beat_heartbeat_age(figures: Figures, rule: AlertRule) -> float:
     """Seconds since beat's last tick; never ticked (or Redis unreachable) reads as a day."""
-    client = redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-    )
     try:
-        raw = client.get(settings.BEAT_HEARTBEAT_KEY)
+        raw = figures.redis.get(settings.BEAT_HEARTBEAT_KEY)
     except redis.RedisError:
         raw = None
-    finally:
-        client.close()
     return round(max(time.time() - float(raw), 0.0), 1) if raw else 86400.0
 
 

@@ -71,16 +71,19 @@ def alerts_evaluate(*, now: datetime | None = None) -> Evaluation:
     now = now or timezone.now()
     figures = Figures(now=now)
     outcome = Evaluation()
-    for rule in AlertRule.objects.filter(is_enabled=True).order_by("pk"):
-        try:
-            value = figures.measure(rule)
-        except Exception:  # one broken measure (a source down) must not stop the other rules
-            logger.exception("alert rule %s (%s): measuring failed", rule.pk, rule.kind)
-            outcome.errors += 1
-            continue
-        result = alert_rule_apply(rule=rule, value=value, now=now)
-        if result:
-            setattr(outcome, result, getattr(outcome, result) + 1)
+    try:
+        for rule in AlertRule.objects.filter(is_enabled=True).order_by("pk"):
+            try:
+                value = figures.measure(rule)
+            except Exception:  # one broken measure (a source down) must not stop the other rules
+                logger.exception("alert rule %s (%s): measuring failed", rule.pk, rule.kind)
+                outcome.errors += 1
+                continue
+            result = alert_rule_apply(rule=rule, value=value, now=now)
+            if result:
+                setattr(outcome, result, getattr(outcome, result) + 1)
+    finally:
+        figures.close()
     return outcome
 
 

@@ -33,7 +33,11 @@ logger = logging.getLogger(__name__)
 
 SUBJECT_PREFIX = "[Backoffice alert]"
 WEBHOOK_TIMEOUT_S = 5.0
-SILENCE_MAX = timedelta(days=7)  # a silence is a pause, not a way to switch a rule off unnoticed
+SILENCE_MAX = timedelta(days=7)
+# A message still queued this long after its last publish was lost on the way (broker down at commit, a purged
+# queue): the evaluation publishes it again. Longer than the delivery task's retries take (5+10+...+160 s).
+REPUBLISH_AFTER = timedelta(minutes=15)
+REPUBLISH_BATCH = 100  # a silence is a pause, not a way to switch a rule off unnoticed
 Reason = AlertNotification.Reason
 Channel = AlertNotification.Channel
 
@@ -84,7 +88,32 @@ def alerts_evaluate(*, now: datetime | None = None) -> Evaluation:
                 setattr(outcome, result, getattr(outcome, result) + 1)
     finally:
         figures.close()
+    alert_notifications_republish(now=now)
     return outcome
+
+
+def alert_notifications_republish(*, now: datetime) -> int:
+    """Publish again the messages whose delivery task was lost; each claimed by a conditional update, so two
+    evaluations never publish the same one twice. Reads the (status, created_at) index: queued rows are few."""
+    stale = now - REPUBLISH_AFTER
+    candidates = list(
+        AlertNotification.objects.filter(status=AlertNotification.Status.QUEUED, created_at__lt=stale)
+        .filter(Q(published_at__isnull=True) | Q(published_at__lt=stale))
+        .values_list("pk", flat=True)[:REPUBLISH_BATCH]
+    )
+    claimed = 0
+    for pk in candidates:
+        won = (
+            AlertNotification.objects.filter(pk=pk, status=AlertNotification.Status.QUEUED)
+            .filter(Q(published_at__isnull=True) | Q(published_at__lt=stale))
+            .update(published_at=now)
+        )
+        if won:
+            claimed += 1
+            transaction.on_commit(lambda pk=pk: alert_notification_deliver_task.delay(pk), robust=True)
+    if claimed:
+        logger.warning("alerts: %d queued notifications published again", claimed)
+    return claimed
 
 
 def alert_rule_apply(*, rule: AlertRule, value: float, now: datetime) -> str | None:
@@ -208,6 +237,8 @@ def _notify(*, rule: AlertRule, event: AlertEvent, reason: str, value: float, no
         )
         for phone in rule.sms_recipients
     ]
+    for row in rows:
+        row.published_at = now
     created = AlertNotification.objects.bulk_create(rows)
     ids = [row.pk for row in created]
     for pk in ids:
@@ -267,7 +298,8 @@ def _send(notification: AlertNotification) -> None:
         if response.status_code == 429 or response.status_code >= 500:
             raise DeliveryRetry(f"HTTP {response.status_code}")
         if response.status_code >= 400:
-            raise ValueError(f"HTTP {response.status_code}: {response.text[:200]}")
+            # Only the status: the answer of whatever the URL points at is not shown to staff.
+            raise ValueError(f"HTTP {response.status_code}")
 
 
 # -- silencing ------------------------------------------------------------------------------------------------------

@@ -238,7 +238,7 @@ def test_a_webhook_that_refuses_is_failed_and_one_that_is_down_is_retried(monkey
     monkeypatch.setattr(httpx, "post", lambda *a, **k: httpx.Response(404, text="no such hook"))
     assert services.alert_notification_deliver(notification_id=notification.pk) == "failed"
     notification.refresh_from_db()
-    assert (notification.status, notification.error) == ("failed", "HTTP 404: no such hook")
+    assert (notification.status, notification.error) == ("failed", "HTTP 404")
     assert services.alert_notification_deliver(notification_id=notification.pk) == "skipped"
 
 
@@ -249,3 +249,25 @@ def test_one_evaluation_of_the_default_rules_costs_a_bounded_number_of_queries(
     monkeypatch.setattr("backoffice.alerts.selectors.workers_online", lambda figures: 1)
     with django_assert_max_num_queries(2 * len(DEFAULT_RULES) + 2):
         alerts_evaluate()
+
+
+def test_a_message_whose_task_was_lost_is_published_again_once(django_capture_on_commit_callbacks):
+    AlertRuleFactory(threshold=1, reminders_per_hour=0)
+    now = timezone.now()
+    fail_tasks(1, at=now)
+    with django_capture_on_commit_callbacks():  # published, but the message never reaches a worker
+        alerts_evaluate(now=now)
+    notification = AlertNotification.objects.get()
+    AlertNotification.objects.filter(pk=notification.pk).update(created_at=now)  # auto_now_add: pin it
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.alert_notifications_republish(now=now + timedelta(minutes=14))
+    assert callbacks == []  # its retries may still be under way
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert services.alert_notifications_republish(now=now + timedelta(minutes=16)) == 1
+        assert services.alert_notifications_republish(now=now + timedelta(minutes=17)) == 0
+    assert len(callbacks) == 1
+    services.alert_notification_deliver(notification_id=notification.pk)
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert services.alert_notifications_republish(now=now + timedelta(hours=1)) == 0  # sent: never again
+    assert callbacks == [] and len(mail.outbox) == 1

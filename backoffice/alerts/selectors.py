@@ -8,6 +8,7 @@ Measures shared by several rules (the queue lengths, the worker ping) are read o
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import redis
@@ -47,9 +48,17 @@ class Figures:
             ),
         )
 
+    def start_worker_ping(self) -> None:
+        """Send the worker ping now and read its answer when a rule needs it: it waits on the broker while the
+        other rules query the database (it touches no database connection)."""
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-ping")
+        self._memo["workers_future"] = self._pool.submit(_ping)
+
     def close(self) -> None:
         if "redis" in self._memo:
             self._memo.pop("redis").close()
+        if pool := getattr(self, "_pool", None):
+            pool.shutdown(wait=True)
 
     def _once(self, key: str, compute: Callable):
         if key not in self._memo:
@@ -114,16 +123,17 @@ def beat_heartbeat_age(figures: Figures, rule: AlertRule) -> float:
     return round(max(time.time() - float(raw), 0.0), 1) if raw else 86400.0
 
 
+def _ping() -> int:
+    try:
+        return len(celery_app.control.ping(timeout=WORKER_PING_TIMEOUT_S, limit=1) or [])
+    except Exception:  # noqa: BLE001 - a broker that cannot be reached means no worker can be reached either
+        return 0
+
+
 def workers_online(figures: Figures) -> int:
     """Workers answering a ping; it returns at the first answer, so a live cluster costs milliseconds."""
-
-    def ping() -> int:
-        try:
-            return len(celery_app.control.ping(timeout=WORKER_PING_TIMEOUT_S, limit=1) or [])
-        except Exception:  # noqa: BLE001 - a broker that cannot be reached means no worker can be reached either
-            return 0
-
-    return figures._once("workers", ping)
+    pending = figures._memo.get("workers_future")
+    return figures._once("workers", pending.result if pending else _ping)
 
 
 def no_worker(figures: Figures, rule: AlertRule) -> int:

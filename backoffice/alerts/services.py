@@ -75,19 +75,29 @@ def alerts_evaluate(*, now: datetime | None = None) -> Evaluation:
     now = now or timezone.now()
     figures = Figures(now=now)
     outcome = Evaluation()
+    rules = list(AlertRule.objects.filter(is_enabled=True).order_by("pk"))
+    if any(rule.kind == AlertRule.Kind.NO_WORKER for rule in rules):
+        figures.start_worker_ping()
+    quiet = []  # quiet and still quiet: their figures are written together, in one UPDATE
     try:
-        for rule in AlertRule.objects.filter(is_enabled=True).order_by("pk"):
+        for rule in rules:
             try:
                 value = figures.measure(rule)
             except Exception:  # one broken measure (a source down) must not stop the other rules
                 logger.exception("alert rule %s (%s): measuring failed", rule.pk, rule.kind)
                 outcome.errors += 1
                 continue
+            if value < rule.threshold and rule.firing_since is None:
+                rule.last_value, rule.last_evaluated_at = value, now
+                quiet.append(rule)
+                continue
             result = alert_rule_apply(rule=rule, value=value, now=now)
             if result:
                 setattr(outcome, result, getattr(outcome, result) + 1)
     finally:
         figures.close()
+    # Only these two fields: a rule fired meanwhile by an overlapping evaluation keeps its state.
+    AlertRule.objects.bulk_update(quiet, ["last_value", "last_evaluated_at"])
     alert_notifications_republish(now=now)
     return outcome
 

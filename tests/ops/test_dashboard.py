@@ -18,7 +18,17 @@ from backoffice.ops.tasks import dashboard_refresh_task
 
 pytestmark = pytest.mark.django_db
 
-ALL_PANELS = ["pipeline", "points", "orders", "tasks", "workers", "queues", "beat", "notes"]  # notes: tests/portal_app
+ALL_PANELS = [
+    "pipeline",
+    "points",
+    "orders",
+    "alerts",
+    "tasks",
+    "workers",
+    "queues",
+    "beat",
+    "notes",
+]  # notes: tests/portal_app
 
 
 @pytest.fixture
@@ -49,7 +59,9 @@ def test_refresh_with_flower_and_worker_stopped_still_fills_every_panel(
 ):
     outcome = dashboard_refresh()
 
-    assert outcome == {key: "ok" for key in ["tasks", "queues", "workers", "beat", "points", "orders", "notes"]}
+    assert outcome == {
+        key: "ok" for key in ["tasks", "queues", "workers", "beat", "points", "orders", "alerts", "notes"]
+    }
     client.force_login(superuser)
     response = client.get("/admin/")
     body = response.content.decode()

@@ -139,7 +139,7 @@ def alert_rule_apply(*, rule: AlertRule, value: float, now: datetime) -> str | N
 
 def _rule_transition(*, rule: AlertRule, rules, value: float, is_firing: bool, now: datetime) -> str | None:
     silenced = rule.is_silenced(now)
-    if is_firing:
+    if is_firing and rule.firing_since is None:
         won = rules.filter(firing_since__isnull=True).update(
             firing_since=now,
             last_value=value,
@@ -153,20 +153,26 @@ def _rule_transition(*, rule: AlertRule, rules, value: float, is_firing: bool, n
             if not silenced:
                 _notify(rule=rule, event=event, reason=Reason.FIRING, value=value, now=now)
             return "fired"
+    if is_firing:  # it was firing already (or another evaluation just fired it)
         AlertEvent.objects.filter(rule=rule, resolved_at__isnull=True).update(
             peak_value=Greatest(F("peak_value"), value)
         )
-        rules.update(last_value=value, last_evaluated_at=now)
-        if silenced or not rule.reminders_per_hour:
+        due = now - timedelta(seconds=3600 / rule.reminders_per_hour) if rule.reminders_per_hour else None
+        locally_due = due is not None and (rule.last_notified_at is None or rule.last_notified_at <= due)
+        if silenced or not locally_due:  # as loaded, no reminder is due: only the figures change
+            rules.update(last_value=value, last_evaluated_at=now)
             return None
-        due = now - timedelta(seconds=3600 / rule.reminders_per_hour)
+        # Claimed by the update, so of two overlapping evaluations only one reminds.
         not_since_due = Q(last_notified_at__isnull=True) | Q(last_notified_at__lte=due)
-        won = rules.filter(not_since_due, firing_since__isnull=False).update(last_notified_at=now)
-        event = AlertEvent.objects.filter(rule=rule, resolved_at__isnull=True).first()
-        if won and event:
-            _notify(rule=rule, event=event, reason=Reason.REMINDER, value=value, now=now)
-            return "reminded"
-        return None
+        won = rules.filter(not_since_due, firing_since__isnull=False).update(
+            last_notified_at=now, last_value=value, last_evaluated_at=now
+        )
+        event = AlertEvent.objects.filter(rule=rule, resolved_at__isnull=True).first() if won else None
+        if event is None:
+            rules.update(last_value=value, last_evaluated_at=now)
+            return None
+        _notify(rule=rule, event=event, reason=Reason.REMINDER, value=value, now=now)
+        return "reminded"
     won = rules.filter(firing_since__isnull=False).update(
         firing_since=None, last_value=value, last_evaluated_at=now, last_notified_at=None
     )

@@ -3,6 +3,7 @@ named by ALERTS_TEST_MAILDIR, which the test reads (Django's locmem outbox lives
 
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -16,7 +17,8 @@ class FileMailbox(BaseEmailBackend):
             record = {"to": message.to, "subject": message.subject, "body": message.body}
             part = folder / f".{uuid.uuid4().hex}.tmp"
             part.write_text(json.dumps(record))
-            part.rename(folder / f"{uuid.uuid4().hex}.json")  # readers never see half a message
+            # Named by the time sent, so a reader gets them in order; renamed, so it never sees half a message.
+            part.rename(folder / f"{time.time_ns():020d}-{uuid.uuid4().hex}.json")
         return len(email_messages)
 
 

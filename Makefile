@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 # The embedded Redis runs only when no REDIS_URL is configured (environment or .env).
-PROCESSES = web worker worker_long beat flower$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
+PROCESSES = web worker worker_long beat flower banner$(if $(shell . ./.env 2>/dev/null; echo $$REDIS_URL),, redis)
 
 .PHONY: screenshots setup run demo test test-fast lint bench chaos cluster-smoke install lock lock-upgrade prod-smoke \
   browser libreoffice clean
@@ -50,14 +50,12 @@ setup: install .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py setup_portal --demo
-	@echo "Backoffice: http://127.0.0.1:$(PORT)/admin/  (user admin; password printed above on first run," \
-	      "or DJANGO_SUPERUSER_PASSWORD; reset with: $(BIN)/python manage.py changepassword admin)"
-	@echo "Flower inside the portal: http://127.0.0.1:$(PORT)/ops/flower/   Health: http://127.0.0.1:$(PORT)/healthz"
 
 # honcho would load .env on top of the environment; envfile --exec loads it beneath, so the real environment wins.
+# The `banner` process prints the portal's address and how to sign in once /healthz is ok.
 # honcho also ends everything when one process exits; deploy/keepalive.py restarts the one that died instead, saying
 # which and why, so the others stay up. var/Procfile.run is deploy/Procfile with each line wrapped.
-HONCHO = PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python -m backoffice.envfile --exec $(BIN)/honcho start \
+HONCHO = PATH="$(CURDIR)/$(BIN):$$PATH" WEB_PORT=$(PORT) exec $(BIN)/python -m backoffice.envfile --exec $(BIN)/honcho start \
 	  --env /dev/null --procfile var/Procfile.run --app-root . --port $(PORT)
 
 var/Procfile.run: deploy/Procfile deploy/keepalive.py
@@ -67,8 +65,9 @@ run: setup var/Procfile.run
 	$(HONCHO) $(PROCESSES)
 
 # make run plus demo customers driving the real endpoints (check-ins, orders paid or left to expire).
+# Orders wait 2 minutes for payment (not 30), so the demo's unpaid orders visibly expire.
 demo: setup var/Procfile.run
-	WEB_PORT=$(PORT) $(HONCHO) $(PROCESSES) traffic
+	ORDER_PAYMENT_TIMEOUT_MINUTES=$${ORDER_PAYMENT_TIMEOUT_MINUTES:-2} $(HONCHO) $(PROCESSES) traffic
 
 # Debian's Chromium for the browser tests (never a downloaded browser build).
 browser:
@@ -92,9 +91,10 @@ test: install browser libreoffice
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
-# Refresh the README's screenshots (docs/) from the browser test that drives the dashboard and Flower.
+# Refresh the README's screenshots (docs/) from the browser walk of every page for every role; the whole walk's
+# pictures land in docs/walk/ (not committed) for a look at every page.
 screenshots: install browser
-	SCREENSHOTS_DIR=docs $(BIN)/python -m pytest tests/ops/test_browser.py -q
+	SCREENSHOTS_DIR=docs $(BIN)/python -m pytest tests/ops/test_browser_walk.py -q
 
 lint: install
 	$(BIN)/ruff check .

@@ -21,6 +21,8 @@ SECRET_KEY={secret_key}
 # Flower listens on 127.0.0.1 behind this password; only the portal's proxy knows it.
 FLOWER_BASIC_AUTH=portal:{flower_password}
 PAYMENT_WEBHOOK_SECRET={payment_secret}
+# The password setup_portal gives the admin user (and, with --demo, the demo staff) when it creates them.
+DJANGO_SUPERUSER_PASSWORD={admin_password}
 # Uncomment to use real services instead of the embedded Redis and the SQLite file in var/:
 # DATABASE_URL=postgres://user@127.0.0.1:5432/backoffice
 # REDIS_URL=redis://127.0.0.1:6379/0
@@ -32,6 +34,7 @@ def render() -> str:
         secret_key=secrets.token_urlsafe(50),
         flower_password=secrets.token_urlsafe(24),
         payment_secret=secrets.token_urlsafe(32),
+        admin_password=secrets.token_urlsafe(12),
     )
 
 

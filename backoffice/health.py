@@ -24,6 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from backoffice.celery import app as celery_app
+from backoffice.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +34,7 @@ SNAPSHOT_TTL_S = 5.0  # how old the figures served to anonymous callers may be
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=BROKER_TIMEOUT_S, socket_connect_timeout=BROKER_TIMEOUT_S
-    )
+    return redis_client(timeout=BROKER_TIMEOUT_S)
 
 
 def check_database() -> tuple[str, str]:

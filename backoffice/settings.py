@@ -61,11 +61,13 @@ INSTALLED_APPS = [
     "backoffice.ops",
     "backoffice.exports",
     "backoffice.alerts",
+    "backoffice.reports",
     "points",
     "orders",
 ]
 
 MIDDLEWARE = [
+    "backoffice.errors.ApiErrorMiddleware",  # first: every /api/ error, whoever answers it, becomes JSON
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -81,6 +83,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "backoffice.urls"
+CSRF_FAILURE_VIEW = "backoffice.errors.csrf_failure"  # the JSON error shape under /api/, Django's page elsewhere
 WSGI_APPLICATION = "backoffice.wsgi.application"
 
 TEMPLATES = [
@@ -310,6 +313,7 @@ SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
 # ---------------------------------------------------------------------------------------------------------
 ORDER_PAYMENT_TIMEOUT_MINUTES = env.float("ORDER_PAYMENT_TIMEOUT_MINUTES", default=30)  # 0.1: 6 s (smoke)
 PAYMENT_WEBHOOK_SECRET = env.str("PAYMENT_WEBHOOK_SECRET", default="dev-payment-secret" if DEBUG else "")
+PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000")  # where report emails' links point
 FLOWER_URL = env.str("FLOWER_URL", default="http://127.0.0.1:5555/ops/flower")
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # user:password that only the portal knows
 # Flower's Unix socket (`make run` puts it in var/run/, a 0700 directory): set, the proxy connects through it and
@@ -339,7 +343,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"client_errors_on_one_line": {"()": "backoffice.logging.ClientErrorsOnOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        # Django's default config gives `django` a console handler of its own (when DEBUG): without this, each of
+        # its lines would print twice, once there and once through the root handler.
+        "django": {"handlers": [], "propagate": True},
+        "django.request": {"filters": ["client_errors_on_one_line"]},  # a 403 or 404 is one line (see the filter)
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
 }

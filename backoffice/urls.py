@@ -15,3 +15,5 @@ urlpatterns = [
     path("api/", include("orders.urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
 ]
+
+handler403 = "backoffice.accounts.views.permission_denied"

@@ -189,6 +189,16 @@ def _web(tmp, variant: str, middleware: str) -> tuple[subprocess.Popen, int]:
     raise RuntimeError(f"{variant} web did not start: {(Path(tmp) / f'web-{variant}.log').read_text()[-2000:]}")
 
 
+@contextlib.contextmanager
+def _worker_running(tmp):
+    """A worker for the length of the block, stopped whatever happens inside it."""
+    worker = _worker(tmp)
+    try:
+        yield worker
+    finally:
+        _stop(worker)
+
+
 def _worker(tmp) -> subprocess.Popen:
     return _start(
         [
@@ -444,30 +454,21 @@ def main() -> None:
             # the events they captured into the outbox (untimed).
             app.control.purge()
             redis_client().delete(KICK_KEY)
-            worker = _worker(tmp)
-            try:
+            with _worker_running(tmp):
                 events_process_batch_task.delay()
                 _wait(lambda: PendingEvent.objects.count() == 0, 300, "the warm-up outbox to drain")
-            finally:
-                _stop(worker)
 
             captured, failed, seconds = _burst(port["points"], cookies, "/bench/timed/", total=EVENTS)
             captured_per_s = captured / seconds
             print(f"# captured {captured} events, {failed} requests failed", flush=True)
-            worker = _worker(tmp)
-            try:
+            with _worker_running(tmp):
                 drain_per_s, applied = _drain_rate(actions["timed"].pk, captured, timeout=600)
-            finally:
-                _stop(worker)
 
             naive_sent, naive_failed, seconds = _burst(port["naive"], cookies, "/bench/naivetimed/", total=NAIVE_EVENTS)
             naive_captured_per_s = naive_sent / seconds
             print(f"# naive: {naive_sent} events sent, {naive_failed} requests failed", flush=True)
-            worker = _worker(tmp)
-            try:
+            with _worker_running(tmp):
                 naive_drain_per_s, naive_applied = _drain_rate(actions["naivetimed"].pk, naive_sent, timeout=600)
-            finally:
-                _stop(worker)
         finally:
             for proc, _port in servers.values():
                 _stop(proc)

@@ -2,12 +2,19 @@
 changes only through services (the actions below), each action logged to the admin log (LogEntry)."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
 from import_export.admin import ExportMixin
 
+from backoffice.admin_mixins import ReadOnlyAdminMixin
 from backoffice.extension_point import ExportAdminMixin
 from orders.models import (
+    TRANSITIONS,
     Coupon,
     Entitlement,
     GrabRequest,
@@ -20,19 +27,6 @@ from orders.models import (
 )
 from orders.resources import OrderResource
 from orders.services import order_cancel, order_mark_refunded
-
-
-class ReadOnlyAdminMixin:
-    """History: viewable by those with the view permission, never added, changed or deleted."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Product)
@@ -115,11 +109,12 @@ class OrderAdmin(ExportAdminMixin, ExportMixin, admin.ModelAdmin):
     show_full_result_count = False  # one COUNT per page, not two, on a large table
     inlines = [OrderLineInline, OrderEventInline, PaymentEventInline]
     actions = ["cancel_orders", "mark_refunded"]
+    change_form_template = "admin/orders/order/change_form.html"
     fields = [
         "number",
         "user",
         "status",
-        "needs_refund",
+        "refund_state",
         "subtotal",
         "discount",
         "user_coupon",
@@ -141,8 +136,18 @@ class OrderAdmin(ExportAdminMixin, ExportMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
 
+    @admin.display(description=_("needs refund"))
+    def refund_state(self, obj) -> str:
+        # The field's help text reads as a statement on every order; say what holds for this one.
+        if obj.needs_refund:
+            return gettext("Yes: a payment arrived that the order could not accept; refund it, then mark it refunded.")
+        return gettext("No")
+
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # history: the status moves only through the services behind the buttons and actions
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -153,28 +158,88 @@ class OrderAdmin(ExportAdminMixin, ExportMixin, admin.ModelAdmin):
     def has_refund_permission(self, request):
         return request.user.has_perm("orders.refund_order")
 
+    def _cancel(self, request, order) -> bool:
+        if not order_cancel(order=order, actor=request.user, reason="cancelled by staff", source="staff"):
+            return False
+        self.log_change(request, order, "Cancelled by staff (order_cancel).")
+        return True
+
+    def _refund(self, request, order) -> bool:
+        if not order_mark_refunded(order=order, staff_user=request.user, reason="refunded by staff"):
+            return False
+        self.log_change(request, order, "Marked refunded by staff (order_mark_refunded).")
+        return True
+
+    @staticmethod
+    def can_cancel(order) -> bool:
+        return (order.status, Order.Status.CANCELLED) in TRANSITIONS
+
+    @staticmethod
+    def can_refund(order) -> bool:
+        return order.needs_refund or (order.status, Order.Status.REFUNDED) in TRANSITIONS
+
     @admin.action(description=_("Cancel selected pending orders"), permissions=["cancel"])
     def cancel_orders(self, request, queryset):
-        done = 0
-        for order in queryset:
-            if order_cancel(order=order, actor=request.user, reason="cancelled by staff", source="staff"):
-                self.log_change(request, order, "Cancelled by staff (order_cancel).")
-                done += 1
+        done = sum(self._cancel(request, order) for order in queryset)
         self._report(request, done, len(queryset), ngettext("%d order cancelled.", "%d orders cancelled.", done) % done)
 
     @admin.action(description=_("Mark selected orders refunded"), permissions=["refund"])
     def mark_refunded(self, request, queryset):
-        done = 0
-        for order in queryset:
-            if order_mark_refunded(order=order, staff_user=request.user, reason="refunded by staff"):
-                self.log_change(request, order, "Marked refunded by staff (order_mark_refunded).")
-                done += 1
+        done = sum(self._refund(request, order) for order in queryset)
         self._report(
             request,
             done,
             len(queryset),
             ngettext("%d order marked refunded.", "%d orders marked refunded.", done) % done,
         )
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/cancel/", wrap(self.cancel_view), name="orders_order_cancel"),
+            path("<path:object_id>/refund/", wrap(self.refund_view), name="orders_order_refund"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "show_cancel": order is not None and self.has_cancel_permission(request) and self.can_cancel(order),
+            "show_refund": order is not None and self.has_refund_permission(request) and self.can_refund(order),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _button_view(self, request, object_id, *, allowed, act, done_message):
+        if not allowed(request):
+            raise PermissionDenied
+        order = self.get_object(request, object_id)
+        if order is None:
+            raise Http404
+        if act(request, order):
+            self.message_user(request, done_message % {"number": order.number}, messages.SUCCESS)
+        else:
+            self.message_user(
+                request,
+                gettext("Order %(number)s was not changed: its status (%(status)s) does not allow this.")
+                % {"number": order.number, "status": Order.objects.get(pk=order.pk).get_status_display()},
+                messages.WARNING,
+            )
+        return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
+
+    @method_decorator(require_POST)
+    def cancel_view(self, request, object_id):
+        return self._button_view(
+            request, object_id, allowed=self.has_cancel_permission, act=self._cancel,
+            done_message=gettext("Order %(number)s cancelled."),
+        )  # fmt: skip
+
+    @method_decorator(require_POST)
+    def refund_view(self, request, object_id):
+        return self._button_view(
+            request, object_id, allowed=self.has_refund_permission, act=self._refund,
+            done_message=gettext("Order %(number)s marked refunded."),
+        )  # fmt: skip
 
     def _report(self, request, done: int, selected: int, message: str) -> None:
         self.message_user(request, message, messages.SUCCESS if done else messages.WARNING)

@@ -7,14 +7,17 @@ import hashlib
 import hmac
 import time
 
+from backoffice.errors import AppError
+
 SIGNATURE_TOLERANCE_S = 300
 MAX_BODY_BYTES = 16 * 1024  # a payment notice is a few hundred bytes
 
 
-class SignatureError(Exception):
+class SignatureError(AppError):
+    """A callback whose signature cannot be trusted: 401 for a bad signature, 400 for a stale timestamp."""
+
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
+        super().__init__(code, message, status=401 if code == "bad_signature" else 400)
 
 
 def signature_compute(*, secret: str, timestamp: int, body: bytes) -> str:

@@ -5,10 +5,8 @@ direction at import time, as in every app). Names start with `orders.`, so they 
 """
 
 from celery import shared_task
-from django.db import OperationalError
 
-# A deadlock or serialization failure under load is worth another try; the services are idempotent.
-DB_RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": 1, "retry_jitter": True, "max_retries": 5}
+from backoffice.retries import RETRY_DATABASE as DB_RETRY
 
 
 @shared_task(name="orders.expire", **DB_RETRY)

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from import_export.admin import ExportMixin, ImportExportMixin
 
+from backoffice.admin_mixins import ReadOnlyAdminMixin
 from backoffice.extension_point import ExportAdminMixin
 from points import matching
 from points.forms import AdjustmentForm, ReversalForm, SimulationForm, UrlTestForm
@@ -54,24 +55,8 @@ class DeletedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """History: viewable, never added, changed or deleted through the admin."""
-
-    show_full_result_count = False  # one COUNT(*) per page, not two, on tables that grow without bound
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-def _log_each(model_admin, request, objects, message: str) -> None:
-    for obj in objects:
-        model_admin.log_change(request, obj, message)
 
 
 @admin.register(Action)
@@ -94,8 +79,7 @@ class ActionAdmin(admin.ModelAdmin):
 
     def _status(self, request, queryset, status, label):
         ids = list(queryset.values_list("pk", flat=True))
-        changed = actions_set_status(action_ids=ids, status=status)
-        _log_each(self, request, Action.all_objects.filter(pk__in=ids), f"Status set to {status}.")
+        changed = actions_set_status(action_ids=ids, status=status, actor=request.user)
         self.message_user(
             request,
             ngettext("%(n)d points task %(label)s.", "%(n)d points tasks %(label)s.", changed)
@@ -113,8 +97,7 @@ class ActionAdmin(admin.ModelAdmin):
     @admin.action(description=_("Delete selected points tasks (soft: records keep them)"), permissions=["change"])
     def soft_delete(self, request, queryset):
         objects = list(queryset)
-        changed = actions_soft_delete(action_ids=[a.pk for a in objects])
-        _log_each(self, request, objects, "Soft-deleted.")
+        changed = actions_soft_delete(action_ids=[a.pk for a in objects], actor=request.user)
         self.message_user(request, ngettext("%d points task deleted.", "%d points tasks deleted.", changed) % changed)
 
     def save_model(self, request, obj, form, change):
@@ -172,8 +155,7 @@ class RuleAdmin(ExportAdminMixin, ImportExportMixin, admin.ModelAdmin):
         "per_user_cap",
         "starts_at",
         "ends_at",
-        "status",
-        "deleted_at",
+        "state",
     )
     list_filter = ("status", "kind", "period", "action", DeletedFilter)
     search_fields = ("name", "action__code", "action__name")
@@ -192,6 +174,13 @@ class RuleAdmin(ExportAdminMixin, ImportExportMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # ledger entries point at rules: retire or soft-delete instead
 
+    @admin.display(description=_("status"), ordering="status")
+    def state(self, rule):
+        # One column for status and soft deletion keeps the list within 1440 px; the date is on the rule's page.
+        if rule.deleted_at:
+            return _("deleted (was %(status)s)") % {"status": rule.get_status_display()}
+        return rule.get_status_display()
+
     def has_import_permission(self, request):
         return request.user.has_perm("points.import_rule")
 
@@ -199,8 +188,9 @@ class RuleAdmin(ExportAdminMixin, ImportExportMixin, admin.ModelAdmin):
         return request.user.has_perm("points.export_rule")
 
     def _status(self, request, queryset, status, label):
-        changed = rules_set_status(rule_ids=list(queryset.values_list("pk", flat=True)), status=status)
-        _log_each(self, request, changed, f"Status set to {status}.")
+        changed = rules_set_status(
+            rule_ids=list(queryset.values_list("pk", flat=True)), status=status, actor=request.user
+        )
         skipped = queryset.count() - len(changed)
         self.message_user(
             request,
@@ -230,8 +220,7 @@ class RuleAdmin(ExportAdminMixin, ImportExportMixin, admin.ModelAdmin):
     @admin.action(description=_("Delete selected rules (soft: the ledger keeps them)"), permissions=["change"])
     def soft_delete(self, request, queryset):
         objects = list(queryset)
-        changed = rules_soft_delete(rule_ids=[r.pk for r in objects])
-        _log_each(self, request, objects, "Soft-deleted.")
+        changed = rules_soft_delete(rule_ids=[r.pk for r in objects], actor=request.user)
         self.message_user(request, ngettext("%d rule deleted.", "%d rules deleted.", changed) % changed)
 
     def get_urls(self):
@@ -293,13 +282,12 @@ class AccountAdmin(ReadOnlyAdmin):
         if request.method == "POST" and form.is_valid():
             amount, reason = form.cleaned_data["amount"], form.cleaned_data["reason"]
             try:
-                entry = points_adjust(user_id=account.user_id, amount=amount, reason=reason, staff_user=request.user)
+                points_adjust(user_id=account.user_id, amount=amount, reason=reason, staff_user=request.user)
             except InsufficientPoints as exc:
                 form.add_error(
                     "amount", _("The balance is %(balance)d: it cannot go below zero.") % {"balance": exc.balance}
                 )
             else:
-                self.log_change(request, account, f"Adjusted by {amount:+d} ({entry.serial_number}): {reason}")
                 self.message_user(request, _("Balance adjusted by %(amount)+d points.") % {"amount": amount})
                 return redirect("admin:points_account_change", account.pk)
         context = {
@@ -307,6 +295,9 @@ class AccountAdmin(ReadOnlyAdmin):
             "opts": self.opts,
             "title": _("Adjust the balance of %(user)s") % {"user": account.user},
             "account": account,
+            "object": account,
+            "action_label": _("Adjust balance"),
+            "submit_label": _("Adjust"),
             "form": form,
         }
         return TemplateResponse(request, "admin/points/account/adjust.html", context)
@@ -365,7 +356,6 @@ class LedgerEntryAdmin(ExportAdminMixin, ExportMixin, ReadOnlyAdmin):
             except ValueError as exc:
                 form.add_error(None, str(exc))
             else:
-                self.log_addition(request, reversal, f"Reversal of {entry.serial_number}: {reversal.reason}")
                 self.message_user(request, _("Entry %(serial)s reversed.") % {"serial": entry.serial_number})
                 return redirect("admin:points_ledgerentry_change", reversal.pk)
         context = {
@@ -373,6 +363,9 @@ class LedgerEntryAdmin(ExportAdminMixin, ExportMixin, ReadOnlyAdmin):
             "opts": self.opts,
             "title": _("Reverse entry %(serial)s") % {"serial": entry.serial_number},
             "entry": entry,
+            "object": entry,
+            "action_label": _("Reverse"),
+            "submit_label": _("Reverse"),
             "form": form,
         }
         return TemplateResponse(request, "admin/points/ledgerentry/reverse.html", context)

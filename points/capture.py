@@ -14,10 +14,11 @@ import time
 import uuid
 
 import redis
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from backoffice.publishing import task_publish
+from backoffice.redis_client import redis_client as shared_redis_client
 from points.models import PendingEvent
 from points.tasks import events_process_batch_task
 
@@ -29,28 +30,24 @@ REDIS_TIMEOUT = 0.05  # seconds: a slow Redis costs a request at most this, then
 BREAKER_SECONDS = 2.0  # after a failure, captures skip the broker this long (the relay catches up)
 WAKE_IN_BACKGROUND = True  # tests that follow the publish step by step set this False (points/conftest)
 
-_client: redis.Redis | None = None
 _broker_down_until = 0.0
 
 
 def redis_client() -> redis.Redis:
-    """A Redis client with short timeouts, for the per-request calls of the points engine."""
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
-        )
-    return _client
+    """The shared Redis client with short timeouts, for the per-request calls of the points engine."""
+    return shared_redis_client(timeout=REDIS_TIMEOUT)
 
 
 def broker_available() -> bool:
     return time.monotonic() >= _broker_down_until
 
 
-def broker_failed(exc: Exception) -> None:
+def broker_failed(exc: Exception | None = None) -> None:
+    """Open the breaker; `exc` is logged unless the publish helper has logged the failure already."""
     global _broker_down_until
     _broker_down_until = time.monotonic() + BREAKER_SECONDS
-    logger.warning("points: broker unavailable (%s); captured events wait for the relay", exc)
+    if exc is not None:
+        logger.warning("points: broker unavailable (%s); captured events wait for the relay", exc)
 
 
 def event_build(
@@ -106,9 +103,11 @@ def events_kick() -> bool:
     try:
         if not redis_client().set(KICK_KEY, "1", nx=True, px=KICK_TTL_MS):
             return False  # a task is on its way and will claim this event too
-        events_process_batch_task.apply_async(retry=False)
     except Exception as exc:  # noqa: BLE001 - any broker failure: the row is safe, the relay publishes later
         broker_failed(exc)
+        return False
+    if not task_publish(events_process_batch_task, retry=False):
+        broker_failed()
         return False
     return True
 
@@ -179,6 +178,7 @@ def outbox_relay(*, older_than_seconds: float, max_tasks: int) -> int:
 
     backlog = outbox_backlog(older_than_seconds=older_than_seconds)
     tasks = min(max_tasks, -(-backlog // BATCH_SIZE))
-    for _ in range(tasks):
-        events_process_batch_task.apply_async()
+    for published in range(tasks):
+        if not task_publish(events_process_batch_task):
+            return published  # the broker is down: the next relay run tries again
     return tasks

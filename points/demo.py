@@ -1,19 +1,20 @@
-"""Demo data for `setup_portal --demo`: the seed's rules, a capped rule, a weekly rule, and a few hundred users
-with history (applied through the same batch processing as live events). Idempotent."""
+"""Demo data for `setup_portal --demo`: the seed's rules, a capped rule, a weekly rule, and a hundred and fifty
+users with 30 days of history (applied through the same batch processing as live events, each day as of that
+day, so the dashboard's charts show the history and not one bar today). Idempotent."""
 
 import datetime as dt
 import random
 import uuid
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.utils import timezone
 
+from backoffice.demo_clock import clock_at
 from points.models import Action, ActionRecord, PendingEvent, Rule, Status
 from points.processing import events_process_batch
 
-DEMO_USERS = 300
-DEMO_DAYS = 14
+DEMO_USERS = 150
+DEMO_DAYS = 30  # the points panel charts 30 days
 DEMO_SEED = 4  # the same history on every install
 
 ACTIONS = [
@@ -78,10 +79,12 @@ def demo_install(*, stdout) -> None:
     if ActionRecord.objects.filter(action__in=actions.values()).exists():
         return  # history already there
     users = _demo_users()
-    _history(users, actions)
     applied = 0
-    while batch := events_process_batch():
-        applied += batch
+    for day, events in sorted(_history(users, actions).items()):
+        with clock_at(timezone.make_aware(dt.datetime.combine(day, dt.time(21, 0)))):
+            PendingEvent.objects.bulk_create(events, batch_size=1000)
+            while batch := events_process_batch():
+                applied += batch
     stdout.write(f"points: demo history of {applied} events for {len(users)} users applied")
 
 
@@ -99,17 +102,18 @@ def _demo_users() -> list:
     return list(model.objects.filter(username__startswith="member").order_by("pk"))
 
 
-def _history(users, actions) -> None:
+def _history(users, actions) -> dict[dt.date, list[PendingEvent]]:
+    """Each user's check-ins and posts over the last DEMO_DAYS days, by day."""
     rng = random.Random(DEMO_SEED)
     today = timezone.localdate()
-    events = []
+    events: dict[dt.date, list[PendingEvent]] = {}
     for user in users:
         habit = rng.random()
-        for days_ago in range(DEMO_DAYS, 0, -1):
+        for days_ago in range(DEMO_DAYS - 1, 0, -1):  # today is the live traffic's
             day = today - dt.timedelta(days=days_ago)
             moment = timezone.make_aware(dt.datetime.combine(day, dt.time(8 + rng.randrange(12), rng.randrange(60))))
             if rng.random() < habit:
-                events.append(
+                events.setdefault(day, []).append(
                     PendingEvent(
                         event_id=uuid.uuid4(),
                         user_id=user.pk,
@@ -120,7 +124,7 @@ def _history(users, actions) -> None:
                 )
             if rng.random() < 0.3:
                 post_id = str(rng.randrange(1, 5000))
-                events.append(
+                events.setdefault(day, []).append(
                     PendingEvent(
                         event_id=uuid.uuid4(),
                         user_id=user.pk,
@@ -130,5 +134,4 @@ def _history(users, actions) -> None:
                         location=f"/api/posts/{post_id}/publish/",
                     )
                 )
-    with transaction.atomic():
-        PendingEvent.objects.bulk_create(events, batch_size=1000)
+    return events

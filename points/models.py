@@ -22,7 +22,23 @@ class ActiveManager(models.Manager):
         return super().get_queryset().filter(deleted_at__isnull=True)
 
 
-class Action(models.Model):
+class LifecycleModel(models.Model):
+    """What staff-edited definitions share (points tasks and rules): a status from draft through active to
+    retired, a soft delete (records keep pointing at a deleted row), and when the row was made and changed."""
+
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT)
+    deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    all_objects = models.Manager()  # the default: the admin also lists soft-deleted rows
+    objects = ActiveManager()
+
+    class Meta:
+        abstract = True
+
+
+class Action(LifecycleModel):
     """A user action that counts (the seed's TaskConfig, shown to staff as "points task")."""
 
     class Method(models.TextChoices):
@@ -52,13 +68,6 @@ class Action(models.Model):
     success_value = models.CharField(
         _("success value"), max_length=100, blank=True, help_text=_("The field's value that means success, e.g. 0.")
     )
-    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT)
-    deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-
-    all_objects = models.Manager()  # the default: the admin also lists soft-deleted rows
-    objects = ActiveManager()
 
     class Meta:
         verbose_name = _("points task")
@@ -138,7 +147,7 @@ class PendingEvent(models.Model):
         return str(self.event_id)
 
 
-class Rule(models.Model):
+class Rule(LifecycleModel):
     """How completions of an action earn points (the seed's ScoreRule)."""
 
     class Kind(models.TextChoices):
@@ -181,13 +190,6 @@ class Rule(models.Model):
     )
     starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
     ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
-    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT)
-    deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-
-    all_objects = models.Manager()  # the default: the admin also lists soft-deleted rows
-    objects = ActiveManager()
 
     class Meta:
         verbose_name = _("rule")

@@ -8,7 +8,9 @@ from django.db import transaction
 from django.db.models import F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
+from backoffice.auditing import ADDITION, audit_record
 from points import periods
 from points.ledger import (  # the ledger's append path; re-exported, callers have always found it here
     Append,
@@ -107,19 +109,28 @@ def points_refund_many(*, refunds: list[PointsRefund], reason: str) -> int:
 def points_adjust(
     *, user_id: int, amount: int, reason: str, staff_user=None, idempotency_key: str | None = None
 ) -> LedgerEntry:
-    """A manual correction by staff, either sign; the reason is required."""
+    """A manual correction, either sign; the reason is required. A staff member's is audited."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
         raise ValueError(f"an adjustment moves a non-zero whole number of points, not {amount!r}")
     if not (reason or "").strip():
         raise ValueError("an adjustment needs a reason")
-    return ledger_append(
-        user_id=user_id,
-        amount=amount,
-        kind=LedgerEntry.Kind.ADJUST,
-        idempotency_key=idempotency_key or f"adjust:{uuid.uuid4().hex}",
-        reason=reason.strip(),
-        created_by=staff_user,
-    )
+    with transaction.atomic():
+        entry = ledger_append(
+            user_id=user_id,
+            amount=amount,
+            kind=LedgerEntry.Kind.ADJUST,
+            idempotency_key=idempotency_key or f"adjust:{uuid.uuid4().hex}",
+            reason=reason.strip(),
+            created_by=staff_user,
+        )
+        if staff_user is not None:
+            audit_record(
+                actor=staff_user,
+                objects=[entry.account],
+                message=gettext_noop("Adjusted by %(amount)+d (%(serial)s): %(reason)s"),
+                params={"amount": amount, "serial": entry.serial_number, "reason": entry.reason},
+            )
+    return entry
 
 
 def ledger_reverse(*, entry_id: int, reason: str, staff_user=None) -> LedgerEntry:
@@ -130,7 +141,7 @@ def ledger_reverse(*, entry_id: int, reason: str, staff_user=None) -> LedgerEntr
         entry = LedgerEntry.objects.get(pk=entry_id)
         if entry.kind == LedgerEntry.Kind.REVERSAL:
             raise ValueError("a reversal cannot itself be reversed; adjust instead")
-        return ledger_append(
+        reversal = ledger_append(
             account_id=entry.account_id,
             amount=-entry.amount,
             kind=LedgerEntry.Kind.REVERSAL,
@@ -140,6 +151,15 @@ def ledger_reverse(*, entry_id: int, reason: str, staff_user=None) -> LedgerEntr
             created_by=staff_user,
             reverses=entry,
         )
+        if staff_user is not None:
+            audit_record(
+                actor=staff_user,
+                objects=[reversal],
+                action=ADDITION,
+                message=gettext_noop("Reversal of %(serial)s: %(reason)s"),
+                params={"serial": entry.serial_number, "reason": reversal.reason},
+            )
+        return reversal
 
 
 @dataclass(frozen=True)
@@ -175,8 +195,9 @@ def balances_check() -> list[BalanceMismatch]:
     ]
 
 
-def balances_fix(*, account_ids: list[int]) -> int:
+def balances_fix(*, account_ids: list[int], actor) -> int:
     """Set each account's balance to the sum of its ledger (the ledger is the truth); returns accounts fixed.
+    Each repair is audited under `actor`.
 
     An account whose own chain is inconsistent (the sum differs from the last balance_after) is left alone:
     that needs a person, not a command.
@@ -191,6 +212,12 @@ def balances_fix(*, account_ids: list[int]) -> int:
             if total < 0 or (last is not None and last != total) or account.balance == total:
                 continue
             Account.objects.filter(pk=account.pk).update(balance=total, updated_at=timezone.now())
+            audit_record(
+                actor=actor,
+                objects=[Account.objects.select_related("user").get(pk=account.pk)],  # the locked row's model
+                message=gettext_noop("Balance repaired from %(before)d to %(after)d, the sum of its ledger."),
+                params={"before": account.balance, "after": total},
+            )
             fixed += 1
     return fixed
 
@@ -202,7 +229,11 @@ def checkin_create(*, user_id: int, now=None) -> tuple[CheckIn, bool]:
         return CheckIn.objects.get_or_create(user_id=user_id, day=day)
 
 
-def actions_set_status(*, action_ids: list[int], status: str) -> int:
+STATUS_SET = gettext_noop("Status set to %(status)s.")
+SOFT_DELETED = gettext_noop("Soft-deleted.")
+
+
+def actions_set_status(*, action_ids: list[int], status: str, actor=None) -> int:
     """Activate, retire or draft actions (each validated first); the web processes reload within seconds."""
     from points.matching import actions_changed
     from points.models import Action, Status
@@ -215,24 +246,24 @@ def actions_set_status(*, action_ids: list[int], status: str) -> int:
             action.status = status
             action.full_clean()
             action.save(update_fields=["status", "updated_at"])
+            if actor is not None:
+                audit_record(actor=actor, objects=[action], message=STATUS_SET, params={"status": status})
             changed += 1
     actions_changed()
     return changed
 
 
-def actions_soft_delete(*, action_ids: list[int]) -> int:
+def actions_soft_delete(*, action_ids: list[int], actor=None) -> int:
     """Soft-delete actions: they stop matching at once and stay for the records that point at them."""
     from points.matching import actions_changed
-    from points.models import Action, Status
+    from points.models import Action
 
-    changed = Action.objects.filter(pk__in=action_ids, deleted_at__isnull=True).update(
-        deleted_at=timezone.now(), status=Status.RETIRED, updated_at=timezone.now()
-    )
+    changed = _soft_delete(Action, ids=action_ids, actor=actor)
     actions_changed()
     return changed
 
 
-def rules_set_status(*, rule_ids: list[int], status: str) -> list:
+def rules_set_status(*, rule_ids: list[int], status: str, actor=None) -> list:
     """Change rules' status; a rule that does not validate is not activated. Returns the rules changed."""
     from django.core.exceptions import ValidationError
 
@@ -250,13 +281,25 @@ def rules_set_status(*, rule_ids: list[int], status: str) -> list:
                 if status == Status.ACTIVE:
                     continue
             rule.save(update_fields=["status", "updated_at"])
+            if actor is not None:
+                audit_record(actor=actor, objects=[rule], message=STATUS_SET, params={"status": status})
             changed.append(rule)
     return changed
 
 
-def rules_soft_delete(*, rule_ids: list[int]) -> int:
-    from points.models import Rule, Status
+def rules_soft_delete(*, rule_ids: list[int], actor=None) -> int:
+    from points.models import Rule
 
-    return Rule.objects.filter(pk__in=rule_ids, deleted_at__isnull=True).update(
-        deleted_at=timezone.now(), status=Status.RETIRED, updated_at=timezone.now()
-    )
+    return _soft_delete(Rule, ids=rule_ids, actor=actor)
+
+
+def _soft_delete(model, *, ids: list[int], actor) -> int:
+    """Retire and mark deleted the live rows among `ids` (actions or rules), audited under `actor` if given."""
+    from points.models import Status
+
+    with transaction.atomic():
+        live = model.all_objects.filter(pk__in=ids, deleted_at__isnull=True)
+        if actor is not None:
+            audit_record(actor=actor, objects=live, message=SOFT_DELETED)
+        now = timezone.now()
+        return live.update(deleted_at=now, status=Status.RETIRED, updated_at=now)

@@ -2,7 +2,9 @@
 time to enqueue; each task imports its service inside the function body."""
 
 from celery import shared_task
-from django.db import OperationalError
+
+from backoffice.publishing import task_publish
+from backoffice.retries import RETRY_DATABASE
 
 RELAY_AGE_SECONDS = 2  # events younger than this are left to the task their capture published
 RELAY_MAX_TASKS = 50  # one relay run publishes at most this many batch tasks; the next run does the rest
@@ -10,13 +12,7 @@ RELAY_MAX_TASKS = 50  # one relay run publishes at most this many batch tasks; t
 
 # One result per batch says nothing, so none is stored. A deadlock or a lost connection rolls the batch back
 # whole; it is retried (and the relay would pick its events up anyway).
-@shared_task(
-    name="points.events_process_batch",
-    ignore_result=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+@shared_task(name="points.events_process_batch", ignore_result=True, **RETRY_DATABASE)
 def events_process_batch_task(limit: int | None = None) -> int:
     """Apply one batch of captured events, and queue the next batch while a backlog remains."""
     from points.capture import KICK_KEY, broker_failed, outbox_has_pending, redis_client
@@ -29,7 +25,7 @@ def events_process_batch_task(limit: int | None = None) -> int:
         broker_failed(exc)
     applied = events_process_batch(limit=limit)
     if applied and outbox_has_pending():  # more left (a full batch, or other user partitions): keep going
-        events_process_batch_task.apply_async(kwargs={"limit": limit})
+        task_publish(events_process_batch_task, kwargs={"limit": limit})  # if refused, the relay goes on
     return applied
 
 

@@ -5,12 +5,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
+from backoffice.errors import json_error
 from points.selectors import account_summary
 from points.services import checkin_create
 
 
 def _sign_in_first() -> JsonResponse:
-    return JsonResponse({"code": 401, "error": _("Sign in first.")}, status=401)
+    return json_error("not_authenticated", _("Sign in first."), 401)
 
 
 @require_POST

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,8 @@ from pathlib import Path
 import httpx
 from django.conf import settings
 from django.db import connection
+
+from tests.waiting import wait_for  # noqa: F401 - tests call it as processes.wait_for
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -92,17 +93,6 @@ class Process:
         self.log_file.close()
 
 
-def wait_for(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition"):
-    """Poll until predicate() is truthy; return its value or fail with the message."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-
-
 def celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "backoffice", *args]
 
@@ -157,6 +147,23 @@ def beat(tmp_path: Path, *, label: str = "beat", **extra_env) -> Process:
     ).start()
 
 
+def answering(proc: Process, url: str, *, timeout: float = 30) -> Process:
+    """Return the process once `url` answers 200; else stop it and fail with its log."""
+
+    def answers() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(lambda: proc.is_running() and answers(), timeout=timeout, message=f"{proc.name} to answer")
+    except AssertionError:
+        proc.stop()
+        raise AssertionError(f"{proc.name} did not start:\n{proc.log()}") from None
+    return proc
+
+
 def web(tmp_path: Path, port: int, **extra_env) -> Process:
     """gunicorn as in deploy/Procfile; returns once /admin/login/ answers."""
     proc = Process(
@@ -178,19 +185,7 @@ def web(tmp_path: Path, port: int, **extra_env) -> Process:
         log_path=tmp_path / "web.log",
         extra_env=extra_env,
     ).start()
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/admin/login/", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(lambda: proc.is_running() and answers(), timeout=30, message="gunicorn to answer")
-    except AssertionError:
-        proc.stop()
-        raise AssertionError(f"web did not start:\n{proc.log()}") from None
-    return proc
+    return answering(proc, f"http://127.0.0.1:{port}/admin/login/")
 
 
 def flower(tmp_path: Path, port: int, basic_auth: str, **extra_env) -> Process:
@@ -208,16 +203,4 @@ def flower(tmp_path: Path, port: int, basic_auth: str, **extra_env) -> Process:
         log_path=tmp_path / "flower.log",
         extra_env={"FLOWER_BASIC_AUTH": basic_auth, **extra_env},  # from the environment, never argv
     ).start()
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/ops/flower/healthcheck", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(lambda: proc.is_running() and answers(), timeout=30, message="flower to answer")
-    except AssertionError:
-        proc.stop()
-        raise AssertionError(f"flower did not start:\n{proc.log()}") from None
-    return proc
+    return answering(proc, f"http://127.0.0.1:{port}/ops/flower/healthcheck")

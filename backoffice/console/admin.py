@@ -2,16 +2,19 @@
 
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.admin_mixins import ReadOnlyAdminMixin
 from backoffice.console.models import TaskRun
 
 
 @admin.register(TaskRun)
-class TaskRunAdmin(admin.ModelAdmin):
+class TaskRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_list_template = "admin/console/taskrun_change_list.html"
-    list_display = ("created_at", "task_name", "started_by", "source", "eta", "live_status")
+    list_display = ("created_at", "task_name", "started_by", "source", "not_before", "live_status")
     list_filter = ("source", "task_name")
     search_fields = ("=task_id", "task_name", "periodic_task_name")
     date_hierarchy = "created_at"
@@ -30,14 +33,10 @@ class TaskRunAdmin(admin.ModelAdmin):
         "live_status",
     )
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    @admin.display(description=_("not before"), ordering="eta")
+    def not_before(self, obj):
+        # To the second: a run due in 30 s shows when, not the same minute as the one before it.
+        return "-" if obj.eta is None else date_format(timezone.localtime(obj.eta), "Y-m-d H:i:s")
 
     @admin.display(description=_("live status"))
     def live_status(self, obj):

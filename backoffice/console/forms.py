@@ -37,7 +37,7 @@ class RunTaskForm(forms.Form):
         label=_("Date and time"),
         required=False,
         help_text=_("In the portal's time zone."),
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1}, format="%Y-%m-%dT%H:%M:%S"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
     )
 
@@ -56,6 +56,8 @@ class RunTaskForm(forms.Form):
     def clean(self):
         data = super().clean()
         when = data.get("when")
+        if when == "now" and data.get("countdown") is not None:
+            when = data["when"] = "countdown"  # a countdown typed in means it, whichever radio was left on
         if when == "countdown" and data.get("countdown") is None:
             self.add_error("countdown", _("Give the countdown in seconds."))
         if when == "eta" and data.get("eta") is None:

@@ -8,22 +8,26 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
+from celery import states
 from django.conf import settings
-from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django_celery_results.models import TaskResult
 from kombu.exceptions import KombuError, OperationalError
 
+from backoffice.auditing import audit_record
 from backoffice.celery import app as celery_app
 from backoffice.console.models import TaskRun
+from backoffice.publishing import task_publish_on_commit
 from backoffice.task_registry import staff_task, validate_queue, validate_task_call
 
 ETA_PAST_TOLERANCE = timedelta(minutes=1)  # a form filled a moment ago still means "now"
-RETRYABLE_STATES = ("FAILURE", "REVOKED")
+RETRYABLE_STATES = states.PROPAGATE_STATES  # failed or revoked: what an operator may submit again
 
 
 def _check_eta(eta: datetime, now: datetime) -> None:
@@ -64,9 +68,11 @@ def task_run(
         eta = now + timedelta(seconds=countdown)
     if eta is not None:
         _check_eta(eta, now)
+    headers = {"periodic_task_name": periodic_task_name} if periodic_task_name else {}
+    task_id = str(uuid.uuid4())
     with transaction.atomic():
         run = TaskRun.objects.create(
-            task_id=str(uuid.uuid4()),
+            task_id=task_id,
             task_name=task_name,
             args=args,
             kwargs=kwargs,
@@ -77,37 +83,50 @@ def task_run(
             started_by=user,
             created_at=now,
         )
-        message = _("Ran %(task)s") % {"task": task_name}
-        if eta is not None:
-            message = _("Scheduled %(task)s for %(eta)s") % {"task": task_name, "eta": eta.isoformat()}
-        LogEntry.objects.log_actions(user.pk, [run], ADDITION, change_message=message, single_object=True)
-    # Published after the commit: a worker never sees a task whose record could still roll back.
-    headers = {"periodic_task_name": periodic_task_name} if periodic_task_name else {}
-    try:
-        staff_task(task_name).apply_async(
-            args, kwargs, task_id=run.task_id, eta=eta, headers=headers, **({"queue": queue} if queue else {})
+        audit_record(
+            actor=user,
+            objects=[run],
+            action=ADDITION,
+            message=gettext_noop("Ran %(task)s") if eta is None else gettext_noop("Scheduled %(task)s for %(eta)s"),
+            params={"task": task_name, **({"eta": eta.isoformat()} if eta is not None else {})},
         )
-    except (KombuError, OperationalError, OSError) as exc:
-        TaskRun.objects.filter(pk=run.pk).delete()
-        raise ValidationError(
-            _("The broker did not accept the task: %(error)s"), params={"error": exc}, code="broker"
-        ) from None
+        # Published after the commit: a worker never sees a task whose record could still roll back.
+        publication = task_publish_on_commit(
+            staff_task(task_name),
+            args=args,
+            kwargs=kwargs,
+            task_id=task_id,
+            eta=eta,
+            headers=headers,
+            **({"queue": queue} if queue else {}),
+            on_failure=lambda: _run_forget(task_id=task_id),
+        )
+    if publication.sent is False:
+        raise ValidationError(_("The broker did not accept the task; nothing was started."), code="broker")
     return run
 
 
+def _run_forget(*, task_id: str) -> None:
+    """A run the broker refused never started: nothing for a sweeper (a task run by hand is the operator's to
+    start again, and the form says so), so its record and its "Ran" line go."""
+    with transaction.atomic():
+        for run in TaskRun.objects.filter(task_id=task_id):
+            LogEntry.objects.filter(
+                content_type=ContentType.objects.get_for_model(TaskRun), object_id=str(run.pk)
+            ).delete()
+            run.delete()
+
+
 def _log_on_task(*, user, task_id: str, message: str) -> None:
-    """Log on the task's run or stored result; an id the portal has no record of is logged all the same."""
-    target = TaskRun.objects.filter(task_id=task_id).first() or TaskResult.objects.filter(task_id=task_id).first()
-    if target is not None:
-        LogEntry.objects.log_actions(user.pk, [target], CHANGE, change_message=message, single_object=True)
-        return
-    LogEntry.objects.create(
-        user=user,
-        content_type=ContentType.objects.get_for_model(TaskRun),
-        object_id=task_id,
-        object_repr=(_("unknown task [%(id)s]") % {"id": task_id})[:200],
-        action_flag=CHANGE,
-        change_message=message,
+    """On the portal's record of the task; a task id it has no record of is audited all the same."""
+    known = TaskRun.objects.filter(task_id=task_id).first() or TaskResult.objects.filter(task_id=task_id).first()
+    unknown = (ContentType.objects.get_for_model(TaskRun), task_id, _("unknown task [%(id)s]") % {"id": task_id})
+    audit_record(
+        actor=user,
+        objects=[known] if known is not None else (),
+        target=None if known is not None else unknown,
+        message=message,
+        params={"id": task_id},
     )
 
 
@@ -120,8 +139,8 @@ def task_revoke(*, user, task_id: str, terminate: bool = False) -> None:
         raise ValidationError(
             _("The broker did not accept the revoke: %(error)s"), params={"error": exc}, code="broker"
         ) from None
-    message = _("Terminated task %(id)s") if terminate else _("Revoked task %(id)s")
-    _log_on_task(user=user, task_id=task_id, message=message % {"id": task_id})
+    message = gettext_noop("Terminated task %(id)s") if terminate else gettext_noop("Revoked task %(id)s")
+    _log_on_task(user=user, task_id=task_id, message=message)
 
 
 def _stored_arguments(raw: str | None, kind: type):

@@ -12,7 +12,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from backoffice.accounts.decorators import staff_permission_required
 from backoffice.console import selectors, services
 from backoffice.console.forms import RunTaskForm
-from backoffice.console.models import TaskRun
 from backoffice.task_registry import staff_tasks
 
 VIEW = "portal_console.view_taskrun"
@@ -33,7 +32,7 @@ def index(request):
         _("Task console"),
         tasks=selectors.task_infos(),
         can_run=request.user.has_perm(RUN),
-        recent_runs=TaskRun.objects.select_related("started_by")[:10],
+        recent_runs=selectors.runs_recent(),
     )
 
 
@@ -73,7 +72,7 @@ def run(request, task_id: str):
         "console/run.html",
         _("Task %(id)s") % {"id": task_id},
         task_id=task_id,
-        run=TaskRun.objects.select_related("started_by").filter(task_id=task_id).first(),
+        run=selectors.run_of(task_id),
         state=selectors.task_state(task_id),
         status_url=reverse("console:run_status", kwargs={"task_id": task_id}),
         can_revoke=request.user.has_perm(REVOKE),

@@ -10,15 +10,16 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.exports.models import ExportJob
-from backoffice.exports.registry import is_importable, target_for_model
+from backoffice.exports.registry import get_target, is_importable, target_for_model
 from backoffice.exports.resources import export_hand_over, export_permission, formula_safe
+from backoffice.exports.selectors import filter_labels
 
 
 @admin.register(ExportJob)
 class ExportJobAdmin(admin.ModelAdmin):
     list_display = (
         "id",
-        "target",
+        "data",
         "mode",
         "created_by",
         "status",
@@ -65,9 +66,21 @@ class ExportJobAdmin(admin.ModelAdmin):
         seconds = job.duration_seconds
         return "-" if seconds is None else f"{seconds:.1f} s"
 
+    @admin.display(description=_("data"), ordering="target")
+    def data(self, job):
+        try:
+            return get_target(job.target).label
+        except LookupError:
+            return job.target  # a target removed since the job ran
+
     @admin.display(description=_("filters"))
     def filters(self, job):
-        return job.query_string or "-"
+        if not job.query_string:
+            return "-"
+        try:
+            return "; ".join(filter_labels(target=get_target(job.target), query_string=job.query_string))
+        except LookupError:
+            return job.query_string
 
     @admin.display(description=_("job"))
     def job_page(self, job):

@@ -107,3 +107,68 @@ def export_rows(*, target: ExportTarget, queryset: QuerySet, columns: list[str],
         annotations[f"export_c{index}"] = cell
         names.append(f"export_c{index}")
     return queryset.annotate(**annotations).values_list(*names)
+
+
+# How a lookup reads next to its field's name on the job page.
+_LOOKUP_WORDS = {
+    "exact": "=",
+    "iexact": "=",
+    "gte": "≥",
+    "gt": ">",
+    "lte": "≤",
+    "lt": "<",
+    "contains": "contains",
+    "icontains": "contains",
+    "in": "in",
+    "isnull": "is empty",
+    "year": "year",
+    "month": "month",
+    "day": "day",
+}
+
+
+def filter_labels(*, target: ExportTarget, query_string: str) -> list[str]:
+    """The filters of a changelist query string as the person chose them: field names, not lookups, and
+    choices and related rows by their names (`kind = award`, `user = alice (#12)`, `search: alice`)."""
+    from django.apps import apps
+
+    model = apps.get_model(target.model_label)
+    labels = []
+    for key, values in QueryDict(query_string).lists():
+        if key in _DISPLAY_PARAMS or key == "o":
+            continue
+        value = ", ".join(values)
+        if key == "q":
+            labels.append(_("search: %(value)s") % {"value": value})
+            continue
+        labels.append(_field_label(model, key, value))
+    return labels
+
+
+def _field_label(model, key: str, value: str) -> str:
+    parts, names, field = key.split("__"), [], None
+    current = model
+    for part in parts:
+        if field is not None and field.is_relation and part in ("id", "pk"):
+            parts = parts[1:]  # `user__id__exact`: the related row itself, named below
+            continue
+        try:
+            field = current._meta.get_field(part)
+        except Exception:  # noqa: BLE001 - a lookup (gte, year) or a name the model does not have
+            break
+        names.append(str(getattr(field, "verbose_name", part)))
+        current = field.related_model or current
+        parts = parts[1:]
+    lookup = parts[0] if parts else "exact"
+    if field is None or not names:
+        return f"{key} = {value}"
+    shown = value
+    if getattr(field, "choices", None) and lookup in ("exact", "iexact"):
+        shown = str(dict(field.flatchoices).get(value, value))
+    elif field.is_relation and lookup in ("exact", "id", "in") and value.isdigit():
+        related = field.related_model.objects.filter(pk=value).first()
+        shown = f"{related} (#{value})" if related is not None else f"#{value}"
+    elif lookup == "isnull":
+        return f"{' › '.join(names)}: {_('empty') if value in ('1', 'True', 'true') else _('not empty')}"
+    word = _LOOKUP_WORDS.get(lookup, lookup)
+    return f"{' › '.join(names)} {word} {shown}"

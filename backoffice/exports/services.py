@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
@@ -21,13 +21,15 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, gettext_noop, ngettext
 
+from backoffice.auditing import audit_record
 from backoffice.exports import writers, xlsx
 from backoffice.exports.models import ExportJob
 from backoffice.exports.registry import ExportTarget, get_target
 from backoffice.exports.selectors import export_rows, export_selection
 from backoffice.exports.tasks import export_job_notify_ready_task, export_job_run_task
+from backoffice.publishing import Publication, task_publish, task_publish_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ ERROR_MAX_LENGTH = 2_000
 # A partial file untouched this long belongs to a run that died (a killed worker; the redelivered run writes a
 # new one): a live run touches its file with every chunk.
 STALE_PART_SECONDS = 3600
+REQUEUE_BATCH_SIZE = 100  # one sweep stays short; the next one (a minute later) takes the rest
 
 
 class ExportCancelled(Exception):
@@ -62,9 +65,32 @@ def exports_root() -> Path:
     return root
 
 
-def _log(*, user_id: int, job: ExportJob, flag: int, message: str) -> None:
-    LogEntry.objects.log_actions(
-        user_id=user_id, queryset=[job], action_flag=flag, change_message=message, single_object=True
+def _log(*, user, job: ExportJob, flag: int, message: str, **options) -> None:
+    audit_record(actor=user, objects=[job], action=flag, message=message, **options)
+
+
+START_MESSAGES = {  # (singular, plural), stored untranslated in the audit log
+    False: (
+        gettext_noop("Started export of %(data)s: %(rows)d row, filters: %(filters)s"),
+        gettext_noop("Started export of %(data)s: %(rows)d rows, filters: %(filters)s"),
+    ),
+    True: (
+        gettext_noop("Streamed export of %(data)s: %(rows)d row, filters: %(filters)s"),
+        gettext_noop("Streamed export of %(data)s: %(rows)d rows, filters: %(filters)s"),
+    ),
+}
+
+
+def _log_start(*, user, job: ExportJob, target: ExportTarget, rows: int, streamed: bool) -> None:
+    singular, plural = START_MESSAGES[streamed]
+    _log(
+        user=user,
+        job=job,
+        flag=ADDITION,
+        message=singular,
+        plural=plural,
+        count=rows,
+        params={"data": target.label, "rows": rows, "filters": job.query_string or gettext_lazy("none")},
     )
 
 
@@ -127,19 +153,37 @@ def export_job_create(
         if link_for:  # the absolute job page URL for the email, known once the job has its id
             job.link = link_for(job.pk)
             job.save(update_fields=["link"])
-        _log(
-            user_id=user.pk,
-            job=job,
-            flag=ADDITION,
-            message=ngettext(
-                "Started export of %(data)s: %(rows)d row, filters: %(filters)s",
-                "Started export of %(data)s: %(rows)d rows, filters: %(filters)s",
-                selection.count,
-            )
-            % {"data": target.label, "rows": selection.count, "filters": query_string or _("none")},
-        )
-        transaction.on_commit(lambda: export_job_run_task.apply_async(args=[job.pk], task_id=job.task_id))
+        _log_start(user=user, job=job, target=target, rows=selection.count, streamed=False)
+        _job_publish(job_id=job.pk, task_id=job.task_id)
     return job
+
+
+def _job_publish(*, job_id: int, task_id: str) -> Publication:
+    """Publish the job's run after the commit. When the broker does not take it, the job stays queued with
+    no task id: the mark `export_jobs_requeue` (on the beat schedule) looks for."""
+
+    def mark_unsent() -> None:
+        ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED, task_id=task_id).update(task_id="")
+
+    return task_publish_on_commit(export_job_run_task, args=[job_id], task_id=task_id, on_failure=mark_unsent)
+
+
+def export_jobs_requeue() -> int:
+    """Publish again the queued jobs whose run never reached the broker. Returns the jobs given a new run
+    (one whose publish fails again is marked again, for the next sweep)."""
+    unsent = ExportJob.objects.filter(status=ExportJob.Status.QUEUED, mode=ExportJob.Mode.JOB, task_id="")
+    requeued = 0
+    for job_id in list(unsent.order_by("pk").values_list("pk", flat=True)[:REQUEUE_BATCH_SIZE]):
+        task_id = secrets.token_hex(16)
+        with transaction.atomic():
+            # Conditional: a cancel, or another sweep, that came first wins.
+            claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED, task_id="").update(
+                task_id=task_id
+            )
+            if claimed:
+                _job_publish(job_id=job_id, task_id=task_id)
+        requeued += claimed
+    return requeued
 
 
 def _progress_publisher(job_id: int, *, clock: Callable[[], float] = time.time):
@@ -240,7 +284,7 @@ def export_job_run(*, job_id: int) -> str:
         return ExportJob.Status.CANCELLED
     _cache_forget(job_id)
     if job.notify_by_email:
-        export_job_notify_ready_task.delay(job_id)
+        task_publish(export_job_notify_ready_task, args=[job_id])
     return ExportJob.Status.DONE
 
 
@@ -272,7 +316,7 @@ def export_job_cancel(*, job_id: int, user) -> bool:
             status=ExportJob.Status.CANCELLED, finished_at=timezone.now()
         )
         if cancelled:
-            _log(user_id=user.pk, job=job, flag=CHANGE, message=_("Cancelled the export."))
+            _log(user=user, job=job, flag=CHANGE, message=gettext_noop("Cancelled the export."))
     if cancelled:
         try:
             cache.set(cancel_key(job_id), 1, CACHE_TTL_SECONDS)
@@ -291,7 +335,7 @@ def export_job_file(*, job_id: int, user) -> tuple[ExportJob, Path]:
     path = exports_root() / job.file_name
     if not path.is_file():
         raise ValidationError(_("This export's file is gone."))
-    _log(user_id=user.pk, job=job, flag=CHANGE, message=_("Downloaded the export file."))
+    _log(user=user, job=job, flag=CHANGE, message=gettext_noop("Downloaded the export file."))
     return job, path
 
 
@@ -375,17 +419,7 @@ def export_stream_start(
             started_at=now,
             language=translation.get_language() or "en",
         )
-        _log(
-            user_id=user.pk,
-            job=job,
-            flag=ADDITION,
-            message=ngettext(
-                "Streamed export of %(data)s: %(rows)d row, filters: %(filters)s",
-                "Streamed export of %(data)s: %(rows)d rows, filters: %(filters)s",
-                selection.count,
-            )
-            % {"data": target.label, "rows": selection.count, "filters": query_string or _("none")},
-        )
+        _log_start(user=user, job=job, target=target, rows=selection.count, streamed=True)
 
     def chunks():
         size = 0
@@ -409,6 +443,32 @@ def export_stream_start(
             )
 
     return job, chunks()
+
+
+def _time_left(job: ExportJob, *, seconds_left: float | None) -> str:
+    """The time left in words a person can act on, never a bare "-" or a count of seconds in the thousands."""
+    if job.status == ExportJob.Status.QUEUED:
+        return _("starts when a worker is free")
+    if job.status == ExportJob.Status.DONE:
+        if not (job.started_at and job.finished_at):
+            return _("none: finished")
+        return _("none: finished in %(took)s") % {"took": _duration((job.finished_at - job.started_at).total_seconds())}
+    if not job.is_active:
+        return _("none: the export has ended")
+    if seconds_left is None:
+        return _("estimating, once the first rows are written")
+    return _("about %(left)s") % {"left": _duration(seconds_left)}
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return _("less than a second")
+    if seconds < 90:
+        return _("%(n)d s") % {"n": round(seconds)}
+    minutes, seconds = divmod(round(seconds), 60)
+    if minutes < 90:
+        return _("%(m)d min %(s)02d s") % {"m": minutes, "s": seconds}
+    return _("%(h)d h %(m)02d min") % {"h": minutes // 60, "m": minutes % 60}
 
 
 def _progress_sample(job: ExportJob) -> dict | None:
@@ -457,6 +517,7 @@ def export_job_progress(*, job: ExportJob, now: float | None = None) -> dict:
         "percent": 100.0 if done else (round(100.0 * min(written, total) / total, 1) if total else 0.0),
         "rows_per_second": round(rate, 1),
         "seconds_left": None if seconds_left is None else round(seconds_left, 1),
+        "time_left": _time_left(job, seconds_left=seconds_left),
         "size_bytes": job.size_bytes,
         "error": job.error,
         "file_format": job.file_format,

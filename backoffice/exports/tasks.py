@@ -3,6 +3,8 @@ inside the function body, so the import direction is one way."""
 
 from celery import shared_task
 
+from backoffice.retries import EMAIL_TRANSIENT_ERRORS, retry_delivery
+
 EXPORT_TIME_LIMIT_SECONDS = 3 * 3600  # a 10M-row SQLite export takes minutes; the default 600 s is for small tasks
 
 
@@ -17,16 +19,18 @@ def export_job_run_task(job_id: int) -> str:
     return str(export_job_run(job_id=int(job_id)))
 
 
-@shared_task(
-    name="exports.notify_ready",
-    autoretry_for=(OSError,),  # SMTP trouble is usually passing
-    retry_backoff=True,
-    max_retries=5,
-)
+@shared_task(name="exports.notify_ready", **retry_delivery(*EMAIL_TRANSIENT_ERRORS))
 def export_job_notify_ready_task(job_id: int) -> bool:
     from backoffice.exports.services import export_job_notify_ready
 
     return export_job_notify_ready(job_id=int(job_id))
+
+
+@shared_task(name="exports.requeue", staff_runnable=True)
+def export_jobs_requeue_task() -> int:
+    from backoffice.exports.services import export_jobs_requeue
+
+    return export_jobs_requeue()
 
 
 @shared_task(name="exports.expire", staff_runnable=True)

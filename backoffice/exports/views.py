@@ -15,7 +15,7 @@ from backoffice.exports import services
 from backoffice.exports.forms import ExportForm
 from backoffice.exports.models import ExportJob
 from backoffice.exports.registry import available_targets, get_target
-from backoffice.exports.selectors import export_selection
+from backoffice.exports.selectors import export_selection, filter_labels
 
 site = admin.site
 
@@ -133,11 +133,13 @@ def start(request, target):
 @require_GET
 def job_page(request, pk):
     job = _job_or_404(request, pk)
+    target = get_target(job.target)
     context = _context(
         request,
-        title=_("Export #%(id)s") % {"id": job.pk},
+        title=_("Export #%(id)s: %(data)s") % {"id": job.pk, "data": target.label},
         job=job,
-        target=get_target(job.target),
+        target=target,
+        filters=filter_labels(target=target, query_string=job.query_string),
         progress=services.export_job_progress(job=job),
     )
     return TemplateResponse(request, "exports/job.html", context)

@@ -2,7 +2,8 @@
 code flow: codes live in Redis (the cache) with a TTL, and requests are rate-limited per phone number.
 
 Callers that are inside a transaction queue a notice with `sms_queue` / `email_queue` (published after
-commit, retried with backoff by the tasks); the tasks call `sms_send` / `email_send`.
+commit through backoffice.publishing, retried with backoff by the tasks); the tasks call `sms_send` / `email_send`.
+A verification code is published at once instead: the client is told "sent" only when the broker took it.
 """
 
 import re
@@ -11,11 +12,12 @@ import secrets
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
-from django.db import transaction
 from django.utils.translation import gettext as _
 
+from backoffice.errors import AppError
 from backoffice.notify.sms import get_sms_backend
 from backoffice.notify.tasks import email_send_task, sms_send_task
+from backoffice.publishing import Publication, task_publish, task_publish_on_commit
 
 PHONE_RE = re.compile(r"^\+?[1-9]\d{6,14}$")  # E.164: up to 15 digits, an optional leading +
 CODE_TTL_S = 300  # a code is good for five minutes
@@ -24,10 +26,8 @@ CODE_HOURLY_LIMIT = 5  # and at most five an hour, so a number cannot be flooded
 CODE_MAX_ATTEMPTS = 5  # wrong guesses before the code is thrown away
 
 
-class SmsCodeError(Exception):
-    def __init__(self, code: str, message: str, *, status: int = 400, retry_after: int | None = None):
-        super().__init__(message)
-        self.code, self.message, self.status, self.retry_after = code, message, status, retry_after
+class SmsCodeError(AppError):
+    """A code that cannot be issued: a bad number, too soon, too many, or not sent."""
 
 
 def phone_normalise(phone: str) -> str:
@@ -45,12 +45,12 @@ def email_send(*, to: str, subject: str, body: str) -> int:
     return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to], fail_silently=False)
 
 
-def sms_queue(*, phone: str, message: str) -> None:
-    transaction.on_commit(lambda: sms_send_task.delay(phone=phone, message=message), robust=True)
+def sms_queue(*, phone: str, message: str) -> Publication:
+    return task_publish_on_commit(sms_send_task, kwargs={"phone": phone, "message": message})
 
 
-def email_queue(*, to: str, subject: str, body: str) -> None:
-    transaction.on_commit(lambda: email_send_task.delay(to=to, subject=subject, body=body), robust=True)
+def email_queue(*, to: str, subject: str, body: str) -> Publication:
+    return task_publish_on_commit(email_send_task, kwargs={"to": to, "subject": subject, "body": body})
 
 
 def _key(kind: str, phone: str) -> str:
@@ -75,7 +75,11 @@ def sms_code_issue(*, phone: str) -> int:
         )
     code = f"{secrets.randbelow(10**6):06d}"
     cache.set_many({_key("code", phone): code, _key("attempts", phone): 0}, timeout=CODE_TTL_S)
-    sms_queue(phone=phone, message=_("Your verification code is %(code)s.") % {"code": code})
+    message = _("Your verification code is %(code)s.") % {"code": code}
+    if not task_publish(sms_send_task, kwargs={"phone": phone, "message": message}):
+        # Nothing was queued: forget the code and the resend guard, so the client may simply ask again.
+        cache.delete_many([_key("code", phone), _key("attempts", phone), _key("recent", phone)])
+        raise SmsCodeError("not_sent", _("The code could not be sent; try again in a moment."), status=503)
     return CODE_TTL_S
 
 

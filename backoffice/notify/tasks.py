@@ -7,12 +7,11 @@ them (delay, retry, the console, beat) carries masked `argsrepr`/`kwargsrepr` fo
 and no result is stored for them at all.
 """
 
-import smtplib
-
 from celery import Task, shared_task
 
 from backoffice.notify.redaction import redact_args, redact_kwargs
 from backoffice.notify.sms import SmsTransientError
+from backoffice.retries import EMAIL_TRANSIENT_ERRORS, retry_delivery
 
 
 class PersonalDataTask(Task):
@@ -27,21 +26,14 @@ class PersonalDataTask(Task):
         return super().apply_async(args, kwargs, *rest, **options)
 
 
-RETRY = {"retry_backoff": 5, "retry_backoff_max": 600, "retry_jitter": True, "max_retries": 6}  # ~30 min in all
-
-
-@shared_task(name="notify.sms_send", base=PersonalDataTask, autoretry_for=(SmsTransientError,), **RETRY)
+@shared_task(name="notify.sms_send", base=PersonalDataTask, **retry_delivery(SmsTransientError))
 def sms_send_task(*, phone: str, message: str) -> str:
     from backoffice.notify.services import sms_send
 
     return sms_send(phone=phone, message=message)
 
 
-# Connection trouble is worth retrying; a refused recipient or bad credentials is not.
-EMAIL_TRANSIENT = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError)
-
-
-@shared_task(name="notify.email_send", base=PersonalDataTask, autoretry_for=EMAIL_TRANSIENT, **RETRY)
+@shared_task(name="notify.email_send", base=PersonalDataTask, **retry_delivery(*EMAIL_TRANSIENT_ERRORS))
 def email_send_task(*, to: str, subject: str, body: str) -> int:
     from backoffice.notify.services import email_send
 

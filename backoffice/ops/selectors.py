@@ -6,34 +6,31 @@ Sources: django-celery-results' TaskResult (task history), the broker's queue li
 are declared and computed by their own apps (points/dashboard.py, orders/dashboard.py).
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import redis
 from celery import states
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, DurationField, ExpressionWrapper, F
 from django.db.models.functions import Coalesce, TruncHour
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
 from backoffice.celery import app as celery_app
+from backoffice.redis_client import redis_client
 
 SLOWEST_TASKS = 10  # rows in the "slowest tasks" table
 NEXT_RUNS = 5  # upcoming beat runs shown
 INSPECT_TIMEOUT_S = 1.0  # a worker that does not answer within this is shown as not answering
 PING_TIMEOUT_S = 0.5
+WORKERS_SEEN_KEY = "ops:workers-seen"  # how many workers answered last time: the next broadcast stops at that many
+WORKERS_SEEN_SECONDS = 30  # after this a broadcast waits its whole timeout again, so a new worker is found
 # kombu's Redis transport keeps one list per priority step; step 0 is the bare queue name.
 # https://docs.celeryq.dev/projects/kombu/en/stable/reference/kombu.transport.redis.html
 KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
 KOMBU_PRIORITY_STEPS = (0, 3, 6, 9)
-
-
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.REDIS_URL,
-        socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
-        socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
-    )
 
 
 def _hours(now: datetime, count: int) -> list[datetime]:
@@ -97,7 +94,7 @@ def panel_tasks(*, now: datetime) -> dict:
 
 def queue_lengths(client: redis.Redis | None = None) -> list[dict]:
     """Messages waiting in each configured queue (all priority lists summed)."""
-    client = client or _redis()
+    client = client or redis_client()
     names = [queue.name for queue in settings.CELERY_TASK_QUEUES]
     with client.pipeline(transaction=False) as pipe:
         for name in names:
@@ -115,40 +112,57 @@ def panel_queues(*, now: datetime) -> dict:
 
 
 def workers_inspect(*, timeout: float = INSPECT_TIMEOUT_S) -> list[dict]:
-    """Every worker that answers a ping, with its queues, pool, active and reserved tasks.
+    """Every worker that answers, with its queues, pool, active and reserved tasks.
 
-    A ping finds who is there; the inspect calls then address exactly those workers and return as soon as
-    all of them answered, so a healthy cluster answers fast and a dead one costs one ping timeout.
+    One `stats` broadcast finds who is there and brings their pool figures. Without a limit a broadcast waits its
+    whole timeout for unknown workers, so when the workers seen a moment ago (WORKERS_SEEN_KEY, kept
+    WORKERS_SEEN_SECONDS) all answer it returns at once; a full wait runs again once that memory expires, so a
+    worker that joined shows within WORKERS_SEEN_SECONDS. The three other inspect calls then address exactly
+    those workers, at the same time, each on its own connection.
     """
-    replies = celery_app.control.ping(timeout=PING_TIMEOUT_S) or []
-    names = sorted(name for reply in replies for name in reply)
+    seen = cache.get(WORKERS_SEEN_KEY) or 0
+    stats = celery_app.control.inspect(timeout=PING_TIMEOUT_S, limit=seen or None).stats() or {}
+    names = sorted(stats)
     if not names:
+        cache.delete(WORKERS_SEEN_KEY)
         return []
-    inspect = celery_app.control.inspect(destination=names, timeout=timeout, limit=len(names))
-    stats = inspect.stats() or {}
-    active_queues = inspect.active_queues() or {}
-    active = inspect.active() or {}
-    reserved = inspect.reserved() or {}
+    if len(names) != seen:
+        cache.set(WORKERS_SEEN_KEY, len(names), WORKERS_SEEN_SECONDS)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        calls = {
+            method: pool.submit(_inspect_each, method, names, timeout)
+            for method in ("active_queues", "active", "reserved")
+        }
+        active_queues, active, reserved = (calls[m].result() for m in ("active_queues", "active", "reserved"))
     workers = []
     for name in names:
-        pool = (stats.get(name) or {}).get("pool") or {}
-        pool_size = pool.get("max-concurrency") or len(pool.get("processes") or []) or 0
+        pool_stats = stats[name].get("pool") or {}
+        pool_size = pool_stats.get("max-concurrency") or len(pool_stats.get("processes") or []) or 0
         running = active.get(name) or []
         workers.append(
             {
                 "name": name,
-                "answered": name in stats,
-                "pid": (stats.get(name) or {}).get("pid"),
-                "pool": pool.get("implementation", "").rsplit(":", 1)[-1],
+                "answered": True,
+                "pid": stats[name].get("pid"),
+                "pool": pool_stats.get("implementation", "").rsplit(":", 1)[-1],
                 "pool_size": pool_size,
                 "load": round(len(running) / pool_size, 2) if pool_size else 0.0,
-                "processed": sum(((stats.get(name) or {}).get("total") or {}).values()),
+                "processed": sum((stats[name].get("total") or {}).values()),
                 "queues": sorted(queue["name"] for queue in active_queues.get(name) or []),
                 "active": [_task_brief(task) for task in running],
                 "reserved": [_task_brief(task) for task in reserved.get(name) or []],
             }
         )
     return workers
+
+
+def _inspect_each(method: str, names: list[str], timeout: float) -> dict:
+    """One inspect call to exactly `names`, returning as soon as all of them answered (own connection: threads)."""
+    with celery_app.connection_for_read() as connection:
+        inspect = celery_app.control.inspect(
+            destination=names, timeout=timeout, limit=len(names), connection=connection
+        )
+        return getattr(inspect, method)() or {}
 
 
 def _task_brief(task: dict) -> dict:
@@ -174,7 +188,7 @@ def panel_workers(*, now: datetime) -> dict:
 def panel_beat(*, now: datetime) -> dict:
     """Beat's last heartbeat and the next runs of the enabled schedules."""
     try:
-        raw = _redis().get(settings.BEAT_HEARTBEAT_KEY)
+        raw = redis_client().get(settings.BEAT_HEARTBEAT_KEY)
         last_tick = datetime.fromtimestamp(float(raw), tz=UTC).isoformat() if raw else None
     except redis.RedisError:
         last_tick = None

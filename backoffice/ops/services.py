@@ -4,13 +4,15 @@ import logging
 import time
 from datetime import datetime
 
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
+from backoffice.auditing import audit_record
 from backoffice.celery import app as celery_app
+from backoffice.errors import AppError
 from backoffice.extension_point import collect
 from backoffice.ops.models import DashboardPanel, Worker
 
@@ -70,8 +72,11 @@ def _due(declared: dict, keys: list[str], now: datetime) -> list[str]:
     ]
 
 
-class ControlError(Exception):
+class ControlError(AppError):
     """A control action that could not be carried out; the message is shown to the user."""
+
+    def __init__(self, message):
+        super().__init__("control_failed", message)
 
 
 CONTROL_ACTIONS = ("pool_grow", "pool_shrink", "shutdown", "revoke", "rate_limit")
@@ -115,12 +120,14 @@ def worker_control(
         )
         or "sent"
     )
-    LogEntry.objects.create(
-        user=user,
-        content_type=ContentType.objects.get_for_model(Worker, for_concrete_model=False),
-        object_id=worker or "*",
-        object_repr=(worker or "all workers")[:200],
-        action_flag=CHANGE,
-        change_message=f"{summary}: {reply_text}"[:2000],
+    audit_record(
+        actor=user,
+        target=(
+            ContentType.objects.get_for_model(Worker, for_concrete_model=False),
+            worker or "*",
+            worker or "all workers",
+        ),
+        message=gettext_noop("%(action)s: %(replies)s"),
+        params={"action": summary, "replies": reply_text[:1800]},
     )
     return reply_text

@@ -70,7 +70,7 @@ class Traffic:
         self.base_url = base_url.rstrip("/")
         self.pay_delay = pay_delay
         self.random = random.Random(seed)
-        self.skus = skus
+        self.skus = list(skus)
         self.customers = [
             customer_sign_in(username=f"{DEMO_USER_PREFIX}{n}", base_url=self.base_url) for n in range(users)
         ]
@@ -99,6 +99,10 @@ class Traffic:
             return self._count("me", customer.client.get("/api/points/me/").status_code)
         sku = self.random.choice(self.skus)
         response = self._post(customer, "/api/orders/", {"lines": [{"sku": sku, "quantity": 1}]})
+        if response.status_code == 409 and "sold_out" in response.text:
+            # A shop stops offering what it sold out (seats come back only as orders expire).
+            self.skus.remove(sku)
+            logger.info("demo traffic: %s sold out, no more orders for it", sku)
         if response.status_code == 201 and self.random.random() < PAY_SHARE:
             customer.pending.append((now + self.random.uniform(*self.pay_delay), response.json()))
         return self._count("order", response.status_code)

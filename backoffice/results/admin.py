@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import GroupResult, TaskResult
 
+from backoffice.admin_mixins import ReadOnlyAdminMixin
 from backoffice.extension_point import ExportAdminMixin
 from backoffice.task_registry import all_tasks
 
@@ -29,7 +30,7 @@ for model in (TaskResult, GroupResult):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
 
-RUNNING_STATES = ("PENDING", "RECEIVED", "STARTED", "RETRY")
+RUNNING_STATES = celery_states.UNREADY_STATES
 
 
 class CappedCountPaginator(Paginator):
@@ -103,7 +104,7 @@ class ScheduleFilter(admin.SimpleListFilter):
 
 
 @admin.register(TaskResult)
-class TaskResultAdmin(ExportAdminMixin, admin.ModelAdmin):
+class TaskResultAdmin(ExportAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):  # retention deletes, people do not
     change_list_template = "admin/results/taskresult_change_list.html"
     list_display = ("task_id", "task_name", "periodic_task_name", "status_link", "worker", "date_done")
     list_filter = (StatusFilter, TaskNameFilter, ScheduleFilter)
@@ -124,15 +125,6 @@ class TaskResultAdmin(ExportAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field for fieldset in self.fieldsets for field in fieldset[1]["fields"]]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # retention deletes (backoffice.results.services), people do not
 
     def has_retry_permission(self, request):
         return request.user.has_perm("portal_console.retry_task")
@@ -212,18 +204,9 @@ class TaskResultAdmin(ExportAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(GroupResult)
-class GroupResultAdmin(admin.ModelAdmin):
+class GroupResultAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("group_id", "date_done")
     search_fields = ("group_id",)
     show_full_result_count = False
     paginator = CappedCountPaginator
     ordering = ("-date_done", "-id")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -1,5 +1,6 @@
 """The schedules admin, replacing django-celery-beat's stock ModelAdmins on the same models."""
 
+from celery import states
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
@@ -18,6 +19,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
+from backoffice.auditing import audit_message
 from backoffice.schedules import selectors, services
 from backoffice.schedules.forms import PeriodicTaskForm
 from backoffice.task_registry import parse_json_args, parse_json_kwargs
@@ -28,11 +30,12 @@ for model in (PeriodicTask, IntervalSchedule, CrontabSchedule, SolarSchedule, Cl
 
 
 def _local(value) -> str:
-    """A time as staff read it: in TIME_ZONE (DST-aware), with the zone's abbreviation."""
+    """A time as staff read it: in TIME_ZONE (DST-aware), to the second (a 5-s schedule's next runs differ only
+    there), with the zone's abbreviation."""
     if value is None:
         return "-"
     local = timezone.localtime(value)
-    return f"{date_format(local, 'DATETIME_FORMAT')} {local.tzname()}"
+    return f"{date_format(local, 'Y-m-d H:i:s')} {local.tzname()}"
 
 
 def _result_link(result_id, status) -> str:
@@ -50,7 +53,7 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "one_off", "task")
     search_fields = ("name", "task", "description")
     list_select_related = ("interval", "crontab", "solar", "clocked")
-    autocomplete_fields = ("interval", "crontab")
+    autocomplete_fields = ("crontab",)
     raw_id_fields = ("solar", "clocked")
     actions = ("enable_selected", "disable_selected", "run_selected")
     ordering = ("name",)
@@ -65,7 +68,10 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
             (None, {"fields": ("name", "task", "description", "enabled")}),
-            (_("Schedule (set exactly one)"), {"fields": ("interval", "crontab", "solar", "clocked", "one_off")}),
+            (
+                _("Schedule (set exactly one)"),
+                {"fields": (("every", "period"), "crontab", "solar", "clocked", "one_off")},
+            ),
             (_("Arguments"), {"fields": ("args", "kwargs")}),
             (
                 _("Execution"),
@@ -115,8 +121,8 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
     def result_counts(self, obj):
         counts = selectors.schedule_result_counts(name=obj.name, since=selectors.day_ago(timezone.now()))
         return _("%(success)s succeeded, %(failure)s failed") % {
-            "success": counts.get("SUCCESS", 0),
-            "failure": counts.get("FAILURE", 0),
+            "success": counts.get(states.SUCCESS, 0),
+            "failure": counts.get(states.FAILURE, 0),
         }
 
     @admin.display(description=_("run history"))
@@ -146,7 +152,7 @@ class PeriodicTaskAdmin(admin.ModelAdmin):
             format_html_join(
                 "",
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                ((_local(e.action_time), e.user.get_username(), e.get_change_message() or "-") for e in entries),
+                ((_local(e.action_time), e.user.get_username(), audit_message(e) or "-") for e in entries),
             ),
         )
 

@@ -59,6 +59,12 @@ DEFAULT_SCHEDULES = [
         crontab={"minute": "41", "hour": "2"},
     ),
     DefaultSchedule(
+        name="Export jobs requeue",
+        task="exports.requeue",
+        description="Publishes again the export jobs left queued because the broker did not take their run.",
+        every_seconds=60,
+    ),
+    DefaultSchedule(
         name="Export files expiry",
         task="exports.expire",
         description="Deletes export files past EXPORTS_EXPIRE_HOURS and marks their jobs expired.",

@@ -3,7 +3,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from backoffice.task_registry import (
     parse_json_args,
@@ -53,6 +53,21 @@ class WorkerQueueField(forms.ChoiceField):
 class PeriodicTaskForm(forms.ModelForm):
     task = StaffTaskField(label=_("Task"), help_text=_("Only tasks that staff may schedule."))
     queue = WorkerQueueField(label=_("Queue"), help_text=_("Only queues a worker of this deployment consumes."))
+    # The interval as this schedule's own two fields: an interval row is shared by every schedule that runs that
+    # often, so editing the row (the stock admin's pencil) would change the others too.
+    every = forms.IntegerField(label=_("Every"), min_value=1, required=False)
+    period = forms.ChoiceField(
+        label=_("Period"), choices=[("", "---------"), *IntervalSchedule.PERIOD_CHOICES], required=False
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        interval = self.instance.interval if self.instance.pk and self.instance.interval_id else None
+        if interval is not None:
+            self.initial.setdefault("every", interval.every)
+            self.initial.setdefault("period", interval.period)
+        if "interval" in self.fields:
+            self.fields["interval"].required = False
 
     class Meta:
         model = PeriodicTask
@@ -92,6 +107,7 @@ class PeriodicTaskForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        self._clean_interval(data)
         args = kwargs = None
         try:
             args = parse_json_args(data.get("args"))
@@ -109,3 +125,18 @@ class PeriodicTaskForm(forms.ModelForm):
         if data.get("expire_seconds") is not None and data.get("expires"):
             raise ValidationError(_("Set either an expiry time or expiry seconds, not both."))
         return data
+
+    def _clean_interval(self, data) -> None:
+        if "every" not in self.fields:
+            return
+        every, period = data.get("every"), data.get("period")
+        if every is None and not period:
+            if "interval" not in self.fields:
+                self.instance.interval = None  # cleared: another kind of schedule is set instead
+            return
+        if every is None or not period:
+            self.add_error("every" if every is None else "period", _("Give both how many and of what."))
+            return
+        from backoffice.schedules.services import interval_schedule_for  # services import the admin's forms
+
+        data["interval"] = self.instance.interval = interval_schedule_for(every=every, period=period)

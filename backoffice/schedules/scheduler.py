@@ -52,6 +52,8 @@ from django.db.models.base import ModelState
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, IntervalSchedule, SolarSchedule
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
+from backoffice.redis_client import redis_client
+
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY_S = 5.0  # well inside BEAT_STALE_AFTER_SECONDS
@@ -233,11 +235,7 @@ class PortalScheduler(DatabaseScheduler):
     _last_heartbeat = 0.0
 
     def __init__(self, *args, **kwargs):
-        self._redis = redis.Redis.from_url(
-            settings.REDIS_URL,
-            socket_timeout=settings.REDIS_SOCKET_TIMEOUT,
-            socket_connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
-        )
+        self._redis = redis_client()
         self.lock_ttl = float(settings.BEAT_LOCK_TTL_SECONDS)
         self._lock = self._redis.lock(settings.BEAT_LOCK_KEY, timeout=self.lock_ttl, thread_local=False)
         self._sent_key = settings.BEAT_LOCK_KEY + SENT_KEY_SUFFIX

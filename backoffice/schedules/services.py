@@ -2,14 +2,21 @@
 
 import json
 
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
+from backoffice.auditing import audit_record
 from backoffice.celery import app as celery_app
 from backoffice.schedules.defaults import DEFAULT_SCHEDULES, DefaultSchedule
+
+
+def interval_schedule_for(*, every: int, period: str) -> IntervalSchedule:
+    """The interval row for `every period`: intervals are values shared by every schedule that runs that often,
+    so one schedule's form picks (or adds) a row and never edits the row others use."""
+    interval, _created = IntervalSchedule.objects.get_or_create(every=every, period=period)
+    return interval
 
 
 def _schedule_for(default: DefaultSchedule) -> dict:
@@ -70,12 +77,10 @@ def periodic_tasks_set_enabled(*, user, ids, enabled: bool) -> int:
         fields["last_run_at"] = None  # as PeriodicTask.save() does: a re-enabled schedule starts afresh
     PeriodicTask.objects.filter(pk__in=changed).update(**fields)
     PeriodicTasks.update_changed()
-    LogEntry.objects.log_actions(
-        user.pk,
-        PeriodicTask.objects.filter(pk__in=changed),
-        CHANGE,
-        change_message=_("Enabled.") if enabled else _("Disabled."),
-        single_object=False,
+    audit_record(
+        actor=user,
+        objects=PeriodicTask.objects.filter(pk__in=changed),
+        message=gettext_noop("Enabled.") if enabled else gettext_noop("Disabled."),
     )
     return len(changed)
 

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice.errors import AppError
 from orders.models import Order, PaymentEvent, UserCoupon
 from orders.services.common import enqueue
 from orders.services.events import event_record
@@ -32,10 +33,8 @@ def order_settle(*, order: Order, source: str, reason: str, now: datetime) -> bo
     return True
 
 
-class PaymentRejected(Exception):
-    def __init__(self, code: str, message: str, *, status: int):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
+class PaymentRejected(AppError):
+    """A payment notice that is recorded nowhere (unknown order, wrong amount, replayed event)."""
 
 
 def payment_record(

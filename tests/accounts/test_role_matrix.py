@@ -49,6 +49,9 @@ CUSTOM_ADMIN_URLS = {
     "points_rule_simulate": ("points.simulate_rule",),
     "points_action_test_url": ("points.view_action", "points.change_action"),
     "django_celery_beat_periodictask_run": ("portal_console.run_task",),
+    "orders_order_cancel": ("orders.cancel_order",),
+    "orders_order_refund": ("orders.refund_order",),
+    "portal_reports_report_preview": ("portal_reports.view_report",),
     "portal_alerts_alertrule_silence": ("portal_alerts.silence_alertrule",),
 }
 # The admin's own URLs, walked model by model in the first test; import-export's follow its admin's permissions.

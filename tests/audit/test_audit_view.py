@@ -22,32 +22,13 @@ def entries():
     group_type = ContentType.objects.get_for_model(Group)
     worker_type = ContentType.objects.get_for_model(Worker, for_concrete_model=False)
     now = timezone.now()
-    made = [
-        LogEntry.objects.create(
-            user=boss,
-            content_type=group_type,
-            object_id="1",
-            object_repr="Analysts",
-            action_flag=ADDITION,
-            change_message="[]",
-        ),
-        LogEntry.objects.create(
-            user=ops,
-            content_type=worker_type,
-            object_id="w1@host",
-            object_repr="w1@host",
-            action_flag=CHANGE,
-            change_message="pool grow by 1 on w1@host: ok",
-        ),
-        LogEntry.objects.create(
-            user=boss,
-            content_type=group_type,
-            object_id="2",
-            object_repr="Old group",
-            action_flag=DELETION,
-            change_message="",
-        ),
+    lines = [  # who, what type, id, text, flag, message
+        (boss, group_type, "1", "Analysts", ADDITION, "[]"),
+        (ops, worker_type, "w1@host", "w1@host", CHANGE, "pool grow by 1 on w1@host: ok"),
+        (boss, group_type, "2", "Old group", DELETION, ""),
     ]
+    fields = ("user", "content_type", "object_id", "object_repr", "action_flag", "change_message")
+    made = [LogEntry.objects.create(**dict(zip(fields, line, strict=True))) for line in lines]
     LogEntry.objects.filter(pk=made[2].pk).update(action_time=now - timedelta(days=3))
     return {"ops": ops, "boss": boss, "group_type": group_type}
 

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -128,6 +127,9 @@ def test_the_portal_runs_as_make_run_starts_it_and_stops_cleanly(stack):
     beat_job = PeriodicTask.objects.create(
         name="stack heartbeat", task="backoffice.ping", interval=every_second, args=json.dumps(["from beat"])
     )
+    clock = PeriodicTask.objects.create(  # stays enabled: its runs tell the test that time has passed in beat
+        name="stack clock", task="backoffice.ping", interval=every_second, args=json.dumps(["clock"])
+    )
 
     def healthz():
         try:
@@ -181,15 +183,18 @@ def test_the_portal_runs_as_make_run_starts_it_and_stops_cleanly(stack):
     beat_job.refresh_from_db()
     assert beat_job.enabled is False
 
-    def settled() -> int | None:
-        """The dispatch count once it has stopped moving for 3 s (beat polls for changes every 5 s)."""
-        before = TaskResult.objects.filter(periodic_task_name=beat_job.name).count()
-        time.sleep(3)
-        after = TaskResult.objects.filter(periodic_task_name=beat_job.name).count()
-        return after if after == before else None
+    def clock_runs(more: int) -> None:
+        """Wait until the clock schedule has run `more` more times: beat and the worker are the clock."""
+        start = TaskResult.objects.filter(periodic_task_name=clock.name).count()
+        wait_for(
+            lambda: TaskResult.objects.filter(periodic_task_name=clock.name).count() >= start + more,
+            timeout=30,
+            message=f"{more} more runs of the clock schedule",
+        )
 
-    final = wait_for(settled, timeout=30, interval=0, message="beat to stop dispatching the disabled task")
-    time.sleep(3)
+    clock_runs(8)  # the change poll and one reload, with room to spare; in-flight runs are stored meanwhile
+    final = TaskResult.objects.filter(periodic_task_name=beat_job.name).count()
+    clock_runs(3)
     assert TaskResult.objects.filter(periodic_task_name=beat_job.name).count() == final
 
     # Flower listens on loopback and never answers without the portal's credentials.

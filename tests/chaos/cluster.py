@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 BRIDGE = "bochaos0"
@@ -131,7 +130,7 @@ def main(argv=None) -> int:
         call_command("migrate", verbosity=0)
         call_command("setup_portal", verbosity=0)
         scenarios.set_relay_interval(scenarios.RELAY_EVERY_S)
-        action, rule = _backlog(args.events)
+        action, rule = scenarios.captured_backlog("cluster", args.events)
         print(
             f"cluster-smoke: {args.hosts} hosts on {SUBNET}.0/24, PostgreSQL and Redis at {HOST_ADDRESS}; "
             f"{args.events} captured events; logs in {tmp}",
@@ -228,41 +227,6 @@ def main(argv=None) -> int:
             redis.destroy()
         if postgres is not None:
             postgres.destroy()
-
-
-def _backlog(n: int):
-    from django.contrib.auth import get_user_model
-    from django.utils import timezone
-
-    from points.models import Action, PendingEvent, Rule
-
-    action = Action.objects.create(
-        code="cluster",
-        name="Cluster event",
-        method="POST",
-        path_pattern=r"^/api/cluster/(?P<business_id>\d+)/$",
-        status="active",
-    )
-    rule = Rule.objects.create(
-        name="Cluster: every event", action=action, points=1, kind="every", period="none", status="active"
-    )
-    User = get_user_model()
-    users = User.objects.bulk_create([User(username=f"cluster-{i}", password="!") for i in range(500)])
-    at = timezone.now()
-    PendingEvent.objects.bulk_create(
-        [
-            PendingEvent(
-                event_id=uuid.uuid4(),
-                user_id=users[i % len(users)].pk,
-                action_id=action.pk,
-                business_id=str(i),
-                occurred_at=at,
-            )
-            for i in range(n)
-        ],
-        batch_size=2000,
-    )
-    return action, rule
 
 
 def _database_clients() -> list[str]:

@@ -11,11 +11,11 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from backoffice.embedded_redis import free_port
+from tests.waiting import wait_for
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 PG_SERVICE_USER = "postgres"  # initdb and postgres refuse to run as root
@@ -160,16 +160,6 @@ class OwnRedis:
     def destroy(self) -> None:
         self.kill()
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def wait_for(predicate, *, timeout: float, interval: float = 0.1, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
 
 
 def children_of(pid: int) -> list[int]:

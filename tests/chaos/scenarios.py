@@ -352,27 +352,18 @@ def set_relay_interval(seconds: int) -> None:
     PeriodicTasks.update_changed()
 
 
-# --- scenarios --------------------------------------------------------------------------------------------
+def captured_backlog(code: str, n: int):
+    """An action with a point for every event, 500 users, and n of their events captured and waiting."""
+    from points.models import Action, PendingEvent, Rule
 
-
-def worker_kills(stack: Stack, size: Size) -> Figures:
-    """SIGKILL worker main processes and pool children every few seconds while captured events drain."""
-    from points.models import Action, ActionRecord, LedgerEntry, PendingEvent, Rule
-
-    fig = Figures("worker_kills")
     action = Action.objects.create(
-        code="chaos-drain",
-        name="Chaos drain",
-        method="POST",
-        path_pattern=r"^/api/chaos-drain/(?P<business_id>\d+)/$",
-        status="active",
+        code=code, name=code, method="POST", path_pattern=rf"^/api/{code}/(?P<business_id>\d+)/$", status="active"
     )
     rule = Rule.objects.create(
-        name="Chaos every event", action=action, points=1, kind="every", period="none", status="active"
+        name=f"{code}: every event", action=action, points=1, kind="every", period="none", status="active"
     )
-    users = get_user_model().objects.bulk_create(
-        [get_user_model()(username=f"drain-{i}", password="!") for i in range(500)]
-    )
+    User = get_user_model()
+    users = User.objects.bulk_create([User(username=f"{code}-{i}", password="!") for i in range(500)])
     at = timezone.now()
     PendingEvent.objects.bulk_create(
         [
@@ -383,10 +374,35 @@ def worker_kills(stack: Stack, size: Size) -> Figures:
                 business_id=str(i),
                 occurred_at=at,
             )
-            for i in range(size.events)
+            for i in range(n)
         ],
         batch_size=2000,
     )
+    return action, rule
+
+
+def _settle_after_outage(fig: Figures, stack: Stack, traffic, action, size: Size, *, back: float, fault: str):
+    """The fault is over: stop the traffic, restart dead workers, let failed users retry, then judge."""
+    traffic.stop()
+    connection.close()
+    fig["worker_restarts"] = stack.supervise()
+    traffic.retry_failed()
+    judge_checkins(fig, traffic, action, timeout=size.drain_timeout)
+    fig["recovery_s"] = round(time.monotonic() - back, 1)
+    if not stack.all_alive():
+        raise Broken(f"{fig.line()}\na process died with {fault}: {_dead(stack)}")
+    return fig
+
+
+# --- scenarios --------------------------------------------------------------------------------------------
+
+
+def worker_kills(stack: Stack, size: Size) -> Figures:
+    """SIGKILL worker main processes and pool children every few seconds while captured events drain."""
+    from points.models import ActionRecord, LedgerEntry, PendingEvent
+
+    fig = Figures("worker_kills")
+    action, rule = captured_backlog("chaos-drain", size.events)
     from points.tasks import outbox_relay_task
 
     outbox_relay_task.delay()
@@ -428,15 +444,7 @@ def redis_down(stack: Stack, size: Size) -> Figures:
     stack.redis.kill()
     time.sleep(size.redis_down_s)
     stack.redis.start()
-    back = time.monotonic()
-    traffic.stop()
-    fig["worker_restarts"] = stack.supervise()
-    traffic.retry_failed()
-    judge_checkins(fig, traffic, action, timeout=size.drain_timeout)
-    fig["recovery_s"] = round(time.monotonic() - back, 1)
-    if not stack.all_alive():
-        raise Broken(f"{fig.line()}\na process died with Redis: {_dead(stack)}")
-    return fig
+    return _settle_after_outage(fig, stack, traffic, action, size, back=time.monotonic(), fault="Redis")
 
 
 def postgres_restarts(stack: Stack, size: Size) -> Figures:
@@ -457,15 +465,7 @@ def postgres_restarts(stack: Stack, size: Size) -> Figures:
     stack.postgres.start()
     back = time.monotonic()
     time.sleep(size.pause)
-    traffic.stop()
-    connection.close()
-    fig["worker_restarts"] = stack.supervise()
-    traffic.retry_failed()
-    judge_checkins(fig, traffic, action, timeout=size.drain_timeout)
-    fig["recovery_s"] = round(time.monotonic() - back, 1)
-    if not stack.all_alive():
-        raise Broken(f"{fig.line()}\na process died with PostgreSQL: {_dead(stack)}")
-    return fig
+    return _settle_after_outage(fig, stack, traffic, action, size, back=back, fault="PostgreSQL")
 
 
 def broker_flush(stack: Stack, size: Size) -> Figures:

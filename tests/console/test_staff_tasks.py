@@ -29,8 +29,8 @@ def test_internal_helpers_are_registered_but_not_offered_to_staff():
     assert {"backoffice.ping", "orders.expire_overdue", "points.outbox_relay"} <= set(offered)
 
 
-def test_the_console_index_lists_no_internal_task(client, analyst):
-    client.force_login(analyst)
+def test_the_console_index_lists_no_internal_task(client, operator):
+    client.force_login(operator)
 
     response = client.get(reverse("console:index"))
 
@@ -76,13 +76,14 @@ def test_a_queue_no_worker_consumes_is_a_form_error_in_the_console(client, opera
     assert redis_client.llen("defualt") == 0
 
 
-def test_a_queue_a_worker_consumes_is_where_the_console_sends_it(client, operator, redis_client):
+def test_a_queue_a_worker_consumes_is_where_the_console_sends_it(client, operator, redis_client, on_commit):
     client.force_login(operator)
 
-    response = client.post(
-        reverse("console:task", kwargs={"name": "backoffice.ping"}),
-        {"args": "[]", "kwargs": "{}", "when": "now", "queue": "points"},
-    )
+    with on_commit(execute=True):  # the run is published once its record commits
+        response = client.post(
+            reverse("console:task", kwargs={"name": "backoffice.ping"}),
+            {"args": "[]", "kwargs": "{}", "when": "now", "queue": "points"},
+        )
 
     assert response.status_code == 302
     [message] = queued(redis_client, "points")

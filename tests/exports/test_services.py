@@ -12,6 +12,7 @@ from django_celery_results.models import TaskResult
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backoffice.auditing import audit_message
 from backoffice.exports import services, writers
 from backoffice.exports.formulas import FORMULA_TRIGGERS, PREFIX, restore
 from backoffice.exports.models import ExportJob
@@ -193,7 +194,45 @@ def test_create_records_the_export_in_the_admin_log_and_enqueues_after_commit(
     assert job.link == f"https://portal.example/admin/exports/jobs/{job.pk}/"
     entry = LogEntry.objects.get()
     assert (entry.user_id, entry.object_id, entry.action_flag) == (user.pk, str(job.pk), ADDITION)
-    assert entry.change_message == "Started export of Task results: 2 rows, filters: status=SUCCESS"
+    assert audit_message(entry) == "Started export of Task results: 2 rows, filters: status=SUCCESS"
+
+
+def test_a_job_whose_run_the_broker_refused_stays_queued_until_the_requeue_sweeper_publishes_it(
+    make_analyst, make_results, on_commit, monkeypatch, caplog
+):
+    make_results({})
+    user = make_analyst()
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(services.export_job_run_task, "apply_async", broker_down)
+    with on_commit(execute=True):
+        job = services.export_job_create(user=user, target_key="results", query_string="", columns=["id"])
+
+    job.refresh_from_db()
+    assert (job.status, job.task_id) == (ExportJob.Status.QUEUED, "")  # the mark the sweeper looks for
+    assert [r.levelname for r in caplog.records if r.name == "backoffice.publishing"] == ["WARNING"]
+
+    sent = []
+    monkeypatch.setattr(services.export_job_run_task, "apply_async", lambda args, task_id: sent.append((args, task_id)))
+    with on_commit(execute=True):
+        assert services.export_jobs_requeue() == 1
+    with on_commit(execute=True):
+        assert services.export_jobs_requeue() == 0  # published once: nothing left to sweep
+
+    job.refresh_from_db()
+    assert sent == [([job.pk], job.task_id)] and len(job.task_id) == 32
+    assert services.export_job_run(job_id=job.pk) == ExportJob.Status.DONE
+
+
+def test_the_requeue_sweeper_runs_every_minute_on_the_default_schedule():
+    from backoffice.celery import app
+    from backoffice.schedules.defaults import DEFAULT_SCHEDULES
+
+    app.loader.import_default_modules()
+    (default,) = [d for d in DEFAULT_SCHEDULES if d.task == "exports.requeue"]
+    assert "exports.requeue" in app.tasks and default.every_seconds == 60
 
 
 def test_cancel_mid_run_stops_and_removes_the_partial_file(make_analyst, make_results, exports_root, monkeypatch):
@@ -291,7 +330,7 @@ def test_expired_files_are_removed(make_analyst, make_results, exports_root):
 def test_done_job_emails_its_owner_when_asked(make_analyst, make_results, monkeypatch):
     make_results({}, {}, {})
     sent = []
-    monkeypatch.setattr(services.export_job_notify_ready_task, "delay", lambda job_id: sent.append(job_id))
+    monkeypatch.setattr(services.export_job_notify_ready_task, "apply_async", lambda args: sent.append(*args))
     job = _run(make_analyst(), columns=["id"], notify_by_email=True, link_for=lambda pk: f"https://p.example/{pk}")
 
     assert sent == [job.pk]
@@ -306,7 +345,7 @@ def test_done_job_emails_its_owner_when_asked(make_analyst, make_results, monkey
 def test_no_email_unless_asked(make_analyst, make_results, monkeypatch):
     make_results({})
     sent = []
-    monkeypatch.setattr(services.export_job_notify_ready_task, "delay", lambda job_id: sent.append(job_id))
+    monkeypatch.setattr(services.export_job_notify_ready_task, "apply_async", lambda args: sent.append(*args))
     _run(make_analyst(), columns=["id"])
     assert sent == []
 
@@ -354,7 +393,7 @@ def test_stream_export_yields_the_csv_and_records_it(make_analyst, make_results)
     ]
     job.refresh_from_db()
     assert (job.mode, job.status, job.rows_written, job.size_bytes) == ("stream", "done", 2, len(body.encode()))
-    assert LogEntry.objects.get().change_message.startswith("Streamed export of Task results: 2 rows")
+    assert audit_message(LogEntry.objects.get()).startswith("Streamed export of Task results: 2 rows")
 
 
 def test_stream_export_refuses_too_many_rows(make_analyst, make_results, settings):

@@ -16,17 +16,25 @@ from backoffice.notify.services import (
 
 @pytest.fixture
 def sent(redis_client, monkeypatch):
-    """SMS the code flow queued (sms_queue replaced by a list; its own test is below)."""
+    """SMS the code flow published (the task's apply_async replaced by a list)."""
     messages = []
-    monkeypatch.setattr("backoffice.notify.services.sms_queue", lambda **kwargs: messages.append(kwargs))
+    monkeypatch.setattr("backoffice.notify.tasks.sms_send_task.apply_async", lambda kwargs: messages.append(kwargs))
     return messages
+
+
+def broker_down(*args, **kwargs):
+    raise ConnectionRefusedError(111, "Connection refused")
 
 
 @pytest.mark.django_db
 def test_notices_are_published_only_after_commit(on_commit, monkeypatch):
     published = []
-    monkeypatch.setattr("backoffice.notify.tasks.sms_send_task.delay", lambda **kw: published.append(("sms", kw)))
-    monkeypatch.setattr("backoffice.notify.tasks.email_send_task.delay", lambda **kw: published.append(("email", kw)))
+    monkeypatch.setattr(
+        "backoffice.notify.tasks.sms_send_task.apply_async", lambda kwargs: published.append(("sms", kwargs))
+    )
+    monkeypatch.setattr(
+        "backoffice.notify.tasks.email_send_task.apply_async", lambda kwargs: published.append(("email", kwargs))
+    )
     with on_commit(execute=True) as callbacks:
         sms_queue(phone="+15551234567", message="m")
         email_queue(to="a@example.com", subject="s", body="b")
@@ -104,3 +112,19 @@ def test_endpoint_answers_202_then_429_with_retry_after(sent):
     response = client.post("/api/sms/code/", data=b"{", content_type="application/json")
     assert (response.status_code, response.json()["error"]) == (400, "bad_json")
     assert len(sent) == 1
+
+
+@pytest.mark.django_db
+def test_a_code_the_broker_did_not_take_is_not_reported_sent_and_may_be_asked_again(redis_client, monkeypatch, caplog):
+    monkeypatch.setattr("backoffice.notify.tasks.sms_send_task.apply_async", broker_down)
+    client = Client()
+    post = lambda: client.post("/api/sms/code/", data={"phone": "+15551234567"}, content_type="application/json")  # noqa: E731
+
+    response = post()
+
+    assert (response.status_code, response.json()["error"]) == (503, "not_sent")
+    assert sms_code_verify(phone="+15551234567", code="000000") is False
+    assert [r.getMessage() for r in caplog.records if r.name == "backoffice.publishing"] == [
+        "notify.sms_send not queued (ConnectionRefusedError: [Errno 111] Connection refused)"
+    ]
+    assert post().status_code == 503  # not 429: nothing was sent, so nothing holds the number back

@@ -1,22 +1,6 @@
 import pytest
 
-from backoffice.accounts.roles import ANALYSTS, OPERATORS, OPS
 from tests.accounts.staff import SUPERUSER
-
-
-@pytest.fixture
-def ops_user(role_user):
-    return role_user(OPS, "ops")
-
-
-@pytest.fixture
-def operator_user(role_user):
-    return role_user(OPERATORS, "operator")
-
-
-@pytest.fixture
-def analyst_user(role_user):
-    return role_user(ANALYSTS, "analyst")
 
 
 @pytest.fixture

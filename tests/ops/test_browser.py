@@ -48,3 +48,28 @@ def test_ops_sees_the_dashboard_and_the_worker_in_embedded_flower(
     frame.locator(f"text={live_worker.hostname}").first.wait_for(timeout=30_000)
     assert page.locator("#nav-sidebar").is_visible() or page.locator("#header").is_visible()
     page.screenshot(path=str(screenshots / "flower.png"), full_page=False)
+
+
+def test_flower_tasks_tab_inside_the_portal_lists_tasks_and_offers_no_control(
+    live_server, live_worker, live_flower, page
+):
+    results = [ping_task.delay(f"tasks tab {n}") for n in range(3)]
+    for result in results:
+        result.get(timeout=20)
+    staff_user("ops-tasks", role=OPS)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    failed = []
+    page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
+    admin_login(page, live_server.url, "ops-tasks", PASSWORD)
+
+    page.goto(f"{live_server.url}/ops/monitor/")
+    frame = page.frame_locator("#flower-frame")
+    frame.locator("a.nav-link[href$='/tasks']").click()  # Flower's own Tasks tab
+    frame.locator(f"#tasks-table tbody tr[id='{results[0].id}']").wait_for(timeout=30_000)
+
+    assert frame.locator("#tasks-table tbody tr").count() >= 3
+    assert failed == []  # the table's POST passed the portal's CSRF check and reached Flower
+    # A task's page: no Revoke or Terminate.
+    frame.locator(f"#tasks-table tbody tr[id='{results[0].id}'] a[title='{results[0].id}']").click()
+    frame.locator("#task-page").wait_for()
+    assert frame.locator("#task-revoke, #task-terminate").count() == 0

@@ -18,17 +18,8 @@ from backoffice.ops.tasks import dashboard_refresh_task
 
 pytestmark = pytest.mark.django_db
 
-ALL_PANELS = [
-    "pipeline",
-    "points",
-    "orders",
-    "alerts",
-    "tasks",
-    "workers",
-    "queues",
-    "beat",
-    "notes",
-]  # notes: tests/portal_app
+# reports: backoffice/reports; notes: tests/portal_app
+ALL_PANELS = ["pipeline", "points", "orders", "alerts", "tasks", "workers", "queues", "beat", "reports", "notes"]
 
 
 @pytest.fixture
@@ -59,9 +50,7 @@ def test_refresh_with_flower_and_worker_stopped_still_fills_every_panel(
 ):
     outcome = dashboard_refresh()
 
-    assert outcome == {
-        key: "ok" for key in ["tasks", "queues", "workers", "beat", "points", "orders", "alerts", "notes"]
-    }
+    assert outcome == {key: "ok" for key in ALL_PANELS if key != "pipeline"}  # pipeline shows points' figures
     client.force_login(superuser)
     response = client.get("/admin/")
     body = response.content.decode()
@@ -149,6 +138,7 @@ def test_points_panels_render_the_pipeline_and_the_ledger(client, superuser, dja
 
     assert '<strong class="outbox-backlog">1</strong>' in body
     assert '<td class="captured-hour">1</td>' in body
+    assert "Captured: requests that matched an active points task" in body  # says what it counts
     assert '<td class="applied-hour">0</td>' in body
     assert '<td class="awarded">40</td>' in body
     assert '<td class="redeemed">0</td>' in body

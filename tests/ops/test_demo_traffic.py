@@ -47,3 +47,21 @@ def test_demo_traffic_refuses_a_zero_rate(db):
 
     with pytest.raises(CommandError, match="must be positive"):
         call_command("demo_traffic", rate=0)
+
+
+def test_demo_traffic_stops_ordering_what_sold_out(live_web):
+    """`make demo` behaves like a shop: once a product is sold out, customers order the others."""
+    from orders.models import Order, Product
+
+    Product.objects.create(sku="last-seat", name="One seat", price=Decimal("5.00"), capacity=1)
+    Product.objects.create(sku="plenty", name="Open course", price=Decimal("5.00"))
+    out = StringIO()
+
+    call_command(
+        "demo_traffic", base_url=live_web.url, rate=50, users=3, requests=80, seed=3, pay_delay=0.0, stdout=out
+    )
+
+    sent = out.getvalue().splitlines()
+    assert sent.count("order 409") <= 1  # the one answer that says it sold out
+    assert Order.objects.filter(lines__product__sku="last-seat").count() == 1
+    assert Order.objects.filter(lines__product__sku="plenty").count() > 1

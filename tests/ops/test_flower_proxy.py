@@ -33,7 +33,7 @@ def test_anonymous_is_sent_to_login_on_every_flower_path(client, flower_down, pa
 
 
 @pytest.mark.parametrize("path", FLOWER_PATHS)
-@pytest.mark.parametrize("who", ["plain_staff", "operator_user", "analyst_user"])
+@pytest.mark.parametrize("who", ["plain_staff", "operator", "analyst"])
 def test_staff_without_ops_permission_get_403_on_every_flower_path(client, flower_down, request, who, path):
     client.force_login(request.getfixturevalue(who))
 
@@ -46,8 +46,8 @@ def test_signed_in_end_user_gets_403_not_flower(client, flower_down, django_user
     assert client.get("/ops/flower/api/workers").status_code == 403
 
 
-def test_flower_down_shows_a_clear_message_not_a_502(client, ops_user, flower_down):
-    client.force_login(ops_user)
+def test_flower_down_shows_a_clear_message_not_a_502(client, ops, flower_down):
+    client.force_login(ops)
 
     page = client.get("/ops/flower/")
     api = client.get("/ops/flower/api/workers")
@@ -60,8 +60,8 @@ def test_flower_down_shows_a_clear_message_not_a_502(client, ops_user, flower_do
     assert api.json()["detail"].startswith("Flower is not reachable right now")
 
 
-def test_framed_flower_page_keeps_the_portal_navigation(client, ops_user, flower_down):
-    client.force_login(ops_user)
+def test_framed_flower_page_keeps_the_portal_navigation(client, ops, flower_down):
+    client.force_login(ops)
 
     response = client.get("/ops/monitor/")
 
@@ -73,9 +73,9 @@ def test_framed_flower_page_keeps_the_portal_navigation(client, ops_user, flower
     assert response["X-Frame-Options"] == "DENY"  # the page itself is never framed by anyone
 
 
-def test_cross_site_post_through_the_proxy_is_refused(ops_user, flower_down):
+def test_cross_site_post_through_the_proxy_is_refused(ops, flower_down):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(ops_user)
+    client.force_login(ops)
 
     response = client.post("/ops/flower/api/worker/shutdown/w1@localhost", HTTP_ORIGIN="https://evil.example")
 
@@ -83,8 +83,8 @@ def test_cross_site_post_through_the_proxy_is_refused(ops_user, flower_down):
     assert b"CSRF" in response.content
 
 
-def test_same_site_post_is_still_never_forwarded_to_flower(client, ops_user, flower_down):
-    client.force_login(ops_user)
+def test_same_site_post_is_still_never_forwarded_to_flower(client, ops, flower_down):
+    client.force_login(ops)
 
     response = client.post("/ops/flower/api/worker/shutdown/w1@localhost")
 
@@ -98,9 +98,9 @@ def test_same_site_post_is_still_never_forwarded_to_flower(client, ops_user, flo
     [
         (None, "GET", 401),
         ("plain_staff", "GET", 403),
-        ("operator_user", "GET", 403),
-        ("ops_user", "GET", 204),
-        ("ops_user", "POST", 403),
+        ("operator", "GET", 403),
+        ("ops", "GET", 204),
+        ("ops", "POST", 403),
         ("superuser", "GET", 204),
     ],
 )
@@ -114,12 +114,10 @@ def test_nginx_auth_request_answers_by_permission_and_method(client, request, wh
 
 
 @pytest.mark.slow
-def test_every_flower_path_is_served_to_ops_through_the_proxy_from_a_real_flower(
-    client, ops_user, live_flower, live_worker
-):
+def test_every_flower_path_is_served_to_ops_through_the_proxy_from_a_real_flower(client, ops, live_flower, live_worker):
     # Flower itself refuses anyone without its credentials, so the proxy is the only way in.
     assert httpx.get(f"{live_flower.url}/api/workers", timeout=5).status_code == 401
-    client.force_login(ops_user)
+    client.force_login(ops)
 
     for path in FLOWER_PATHS:
         path = path.replace("w1@localhost", live_worker.hostname)  # a worker page Flower knows
@@ -141,9 +139,9 @@ def test_every_flower_path_is_served_to_ops_through_the_proxy_from_a_real_flower
 
 @pytest.mark.slow
 def test_real_flower_paths_are_refused_to_staff_without_permission_and_nothing_reaches_flower(
-    client, operator_user, live_flower
+    client, operator, live_flower
 ):
-    client.force_login(operator_user)
+    client.force_login(operator)
 
     for path in FLOWER_PATHS:
         assert client.get(path).status_code == 403, path

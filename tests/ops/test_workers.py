@@ -4,6 +4,7 @@ import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.test import Client
 
+from backoffice.auditing import audit_message
 from backoffice.ops import services
 
 pytestmark = pytest.mark.django_db
@@ -26,8 +27,8 @@ def fake_control(monkeypatch):
     return calls
 
 
-def test_workers_page_with_no_worker_says_so(client, ops_user, redis_client):
-    client.force_login(ops_user)
+def test_workers_page_with_no_worker_says_so(client, ops, redis_client):
+    client.force_login(ops)
 
     response = client.get("/ops/workers/")
 
@@ -37,21 +38,21 @@ def test_workers_page_with_no_worker_says_so(client, ops_user, redis_client):
     assert b'name="action" value="shutdown"' not in response.content  # nothing to control
 
 
-def test_control_action_runs_and_is_audited(client, ops_user, fake_control, redis_client):
-    client.force_login(ops_user)
+def test_control_action_runs_and_is_audited(client, ops, fake_control, redis_client):
+    client.force_login(ops)
 
     response = client.post("/ops/workers/", {"action": "pool_grow", "worker": "w1@host"})
 
     assert response.status_code == 302
     assert fake_control == [("pool_grow", (1,), {"destination": ["w1@host"], "reply": True, "timeout": 2.0})]
     entry = LogEntry.objects.get()
-    assert (entry.user, entry.action_flag, entry.object_id) == (ops_user, CHANGE, "w1@host")
+    assert (entry.user, entry.action_flag, entry.object_id) == (ops, CHANGE, "w1@host")
     assert entry.content_type.app_label == "portal_ops"
-    assert entry.change_message == "pool grow by 1 on w1@host: w1@host: pool_grow done"
+    assert audit_message(entry) == "pool grow by 1 on w1@host: w1@host: pool_grow done"
 
 
-def test_revoke_and_rate_limit_are_audited_with_what_was_asked(client, ops_user, fake_control, redis_client):
-    client.force_login(ops_user)
+def test_revoke_and_rate_limit_are_audited_with_what_was_asked(client, ops, fake_control, redis_client):
+    client.force_login(ops)
 
     client.post("/ops/workers/", {"action": "revoke", "task_id": "abc-123", "terminate": "on"})
     client.post("/ops/workers/", {"action": "rate_limit", "task_name": "points.apply", "rate": "10/m"})
@@ -59,16 +60,16 @@ def test_revoke_and_rate_limit_are_audited_with_what_was_asked(client, ops_user,
     assert [call[0] for call in fake_control] == ["revoke", "rate_limit"]
     assert fake_control[0][1] == ("abc-123",) and fake_control[0][2]["terminate"] is True
     assert fake_control[1][1] == ("points.apply", "10/m")
-    messages = list(LogEntry.objects.order_by("id").values_list("object_id", "change_message"))
+    messages = [(e.object_id, audit_message(e)) for e in LogEntry.objects.order_by("id")]
     assert messages == [
         ("*", "revoke abc-123 (terminate): w1@host: revoke done"),
         ("*", "rate limit points.apply = 10/m: w1@host: rate_limit done"),
     ]
 
 
-def test_cross_site_post_to_a_control_action_is_refused(ops_user, fake_control):
+def test_cross_site_post_to_a_control_action_is_refused(ops, fake_control):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(ops_user)
+    client.force_login(ops)
 
     response = client.post(
         "/ops/workers/", {"action": "shutdown", "worker": "w1@host"}, HTTP_ORIGIN="https://evil.example"
@@ -79,9 +80,9 @@ def test_cross_site_post_to_a_control_action_is_refused(ops_user, fake_control):
     assert LogEntry.objects.count() == 0
 
 
-def test_control_with_a_valid_csrf_token_passes(ops_user, fake_control, redis_client):
+def test_control_with_a_valid_csrf_token_passes(ops, fake_control, redis_client):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(ops_user)
+    client.force_login(ops)
     page = client.get("/ops/workers/")
     token = page.cookies["csrftoken"].value
 
@@ -91,12 +92,12 @@ def test_control_with_a_valid_csrf_token_passes(ops_user, fake_control, redis_cl
     assert [call[0] for call in fake_control] == ["shutdown"]
 
 
-def test_watchers_without_control_permission_cannot_control(client, ops_user, fake_control, redis_client):
+def test_watchers_without_control_permission_cannot_control(client, ops, fake_control, redis_client):
     from django.contrib.auth.models import Permission
 
-    ops_user.groups.clear()
-    ops_user.user_permissions.add(Permission.objects.get(codename="view_ops"))
-    client.force_login(ops_user)
+    ops.groups.clear()
+    ops.user_permissions.add(Permission.objects.get(codename="view_ops"))
+    client.force_login(ops)
 
     assert client.get("/ops/workers/").status_code == 200
     response = client.post("/ops/workers/", {"action": "shutdown", "worker": "w1@host"})
@@ -115,8 +116,8 @@ def test_watchers_without_control_permission_cannot_control(client, ops_user, fa
         ({"action": "rate_limit", "task_name": "x", "rate": "fast"}, "rate"),
     ],
 )
-def test_bad_control_input_is_a_form_error(client, ops_user, fake_control, redis_client, data, field):
-    client.force_login(ops_user)
+def test_bad_control_input_is_a_form_error(client, ops, fake_control, redis_client, data, field):
+    client.force_login(ops)
 
     response = client.post("/ops/workers/", data)
 
@@ -126,9 +127,9 @@ def test_bad_control_input_is_a_form_error(client, ops_user, fake_control, redis
     assert LogEntry.objects.count() == 0
 
 
-def test_no_worker_answering_is_a_message_not_a_500(client, ops_user, monkeypatch, redis_client):
+def test_no_worker_answering_is_a_message_not_a_500(client, ops, monkeypatch, redis_client):
     monkeypatch.setattr(services.celery_app.control, "pool_grow", lambda *a, **k: [])
-    client.force_login(ops_user)
+    client.force_login(ops)
 
     response = client.post("/ops/workers/", {"action": "pool_grow", "worker": "gone@host"}, follow=True)
 
@@ -138,8 +139,8 @@ def test_no_worker_answering_is_a_message_not_a_500(client, ops_user, monkeypatc
 
 
 @pytest.mark.slow
-def test_workers_page_lists_a_real_worker_with_its_queues_and_pool(client, ops_user, live_worker):
-    client.force_login(ops_user)
+def test_workers_page_lists_a_real_worker_with_its_queues_and_pool(client, ops, live_worker):
+    client.force_login(ops)
 
     response = client.get("/ops/workers/")
 

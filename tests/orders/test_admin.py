@@ -165,3 +165,79 @@ def test_capacity_below_the_seats_taken_is_a_form_error(orders):
     assert "capacity" in response.context["adminform"].form.errors
     product.refresh_from_db()
     assert product.capacity == 10
+
+
+def test_the_order_page_says_needs_refund_only_for_the_order_that_needs_one(orders):
+    pending, late = orders
+    client = as_staff(staff_user("op", role=OPERATORS))
+
+    pending_page = client.get(f"/admin/orders/order/{pending.pk}/change/").content.decode()
+    late_page = client.get(f"/admin/orders/order/{late.pk}/change/").content.decode()
+
+    assert "A payment arrived that the order could not accept" not in pending_page
+    assert "a payment arrived that the order could not accept" in late_page
+
+
+def test_the_order_page_offers_the_buttons_its_status_allows_and_no_save(orders):
+    pending, late = orders
+    client = as_staff(staff_user("root", superuser=True))
+
+    pending_page = client.get(f"/admin/orders/order/{pending.pk}/change/").content.decode()
+    late_page = client.get(f"/admin/orders/order/{late.pk}/change/").content.decode()
+
+    assert 'id="order-cancel"' in pending_page and 'id="order-refund"' not in pending_page
+    assert 'id="order-refund"' in late_page and 'id="order-cancel"' not in late_page
+    assert 'name="_save"' not in pending_page and 'name="_continue"' not in pending_page
+
+
+def test_the_cancel_button_cancels_the_order_and_writes_the_admin_log(orders):
+    pending, _ = orders
+    operator = staff_user("op", role=OPERATORS)
+
+    response = as_staff(operator).post(f"/admin/orders/order/{pending.pk}/cancel/", follow=True)
+
+    assert response.redirect_chain == [(f"/admin/orders/order/{pending.pk}/change/", 302)]
+    pending.refresh_from_db()
+    assert pending.status == "cancelled"
+    assert pending.events.last().actor == operator
+    entry = LogEntry.objects.get()
+    assert (entry.user, entry.object_id, entry.change_message) == (
+        operator,
+        str(pending.pk),
+        "Cancelled by staff (order_cancel).",
+    )
+    assert [str(m) for m in response.context["messages"]] == [f"Order {pending.number} cancelled."]
+
+
+def test_the_refund_button_on_a_cancelled_order_changes_nothing_and_says_why(orders):
+    pending, _ = orders
+    client = as_staff(staff_user("op", role=OPERATORS))
+    client.post(f"/admin/orders/order/{pending.pk}/cancel/")
+
+    response = client.post(f"/admin/orders/order/{pending.pk}/refund/", follow=True)
+
+    assert Order.objects.get(pk=pending.pk).status == "cancelled"
+    assert LogEntry.objects.count() == 1  # the cancel only
+    assert "its status (cancelled) does not allow this" in str(list(response.context["messages"])[-1])
+
+
+def test_analysts_get_no_buttons_and_a_403_from_the_button_urls(orders):
+    pending, late = orders
+    client = as_staff(staff_user("an", role=ANALYSTS))
+
+    page = client.get(f"/admin/orders/order/{pending.pk}/change/").content.decode()
+
+    assert 'id="order-cancel"' not in page
+    assert client.post(f"/admin/orders/order/{pending.pk}/cancel/").status_code == 403
+    assert client.post(f"/admin/orders/order/{late.pk}/refund/").status_code == 403
+    assert Order.objects.get(pk=pending.pk).status == "pending"
+    assert LogEntry.objects.count() == 0
+
+
+def test_the_button_urls_answer_only_post(orders):
+    pending, _ = orders
+    client = as_staff(staff_user("op", role=OPERATORS))
+
+    assert client.get(f"/admin/orders/order/{pending.pk}/cancel/").status_code == 405
+    assert client.post("/admin/orders/order/999999/cancel/").status_code == 404
+    assert Order.objects.get(pk=pending.pk).status == "pending"

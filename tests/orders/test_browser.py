@@ -46,3 +46,21 @@ def test_an_operator_filters_orders_needing_a_refund_and_marks_one_refunded(live
     assert (late.status, late.needs_refund) == ("expired", False)
     assert Order.objects.get(pk=pending.pk).status == "pending"
     assert LogEntry.objects.get().user == operator
+
+
+def test_an_operator_cancels_a_pending_order_with_the_button_on_its_page(live_server, page):
+    ProductFactory(sku="COURSE", price=Decimal("10.00"), capacity=5)
+    pending = order_place(user=UserFactory(), lines=[LineRequest(sku="COURSE", quantity=1)])
+    operator = staff_user("operator", role=OPERATORS)
+    page.set_viewport_size({"width": 1440, "height": 900})
+    admin_login(page, live_server.url, "operator", PASSWORD)
+
+    page.goto(f"{live_server.url}/admin/orders/order/{pending.pk}/change/")
+    assert page.locator("input[name=_save]").count() == 0
+    page.click("#order-cancel")
+    page.wait_for_selector(".messagelist")
+
+    assert f"Order {pending.number} cancelled." in page.text_content(".messagelist")
+    assert page.locator("#order-cancel").count() == 0  # a cancelled order cannot be cancelled again
+    assert Order.objects.get(pk=pending.pk).status == "cancelled"
+    assert LogEntry.objects.get().user == operator

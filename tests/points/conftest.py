@@ -17,13 +17,7 @@ def fresh_points_process_state(monkeypatch):
 
 @pytest.fixture
 def checkin_action(db):
+    from points.demo import ACTIONS
     from tests.points.factories import ActionFactory
 
-    return ActionFactory(
-        code="checkin",
-        name="Daily check-in",
-        method="POST",
-        path_pattern=r"^/api/points/checkin/$",
-        success_field="code",
-        success_value="0",
-    )
+    return ActionFactory(**next(action for action in ACTIONS if action["code"] == "checkin"))  # the demo's own

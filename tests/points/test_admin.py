@@ -5,6 +5,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from backoffice.auditing import audit_message
 from points import matching
 from points.models import Account, Action, LedgerEntry, Rule, RuleProgress
 from points.services import ledger_append
@@ -134,7 +135,7 @@ def test_status_actions_validate_and_are_logged(operator_client):
     bad.refresh_from_db()
     assert (good.status, bad.status) == ("active", "draft")
     logged = LogEntry.objects.get(object_id=str(good.pk), content_type__model="rule")
-    assert (logged.action_flag, logged.change_message) == (CHANGE, "Status set to active.")
+    assert (logged.action_flag, audit_message(logged)) == (CHANGE, "Status set to active.")
     assert not LogEntry.objects.filter(object_id=str(bad.pk), content_type__model="rule").exists()
 
 
@@ -149,7 +150,7 @@ def test_retiring_an_action_stops_it_matching(operator_client):
         },
     )
     assert matching.index.match("POST", "/like/") == []
-    assert LogEntry.objects.filter(object_id=str(action.pk), change_message="Status set to retired.").exists()
+    assert "Status set to retired." in [audit_message(e) for e in LogEntry.objects.filter(object_id=str(action.pk))]
 
 
 def test_adjustment_needs_the_permission(client):
@@ -176,7 +177,7 @@ def test_adjustment_requires_a_reason_and_logs_the_entry(operator_client):
     entry = LedgerEntry.objects.get()
     assert (entry.kind, entry.amount, entry.reason, entry.created_by.is_staff) == ("adjust", 25, "goodwill", True)
     log = LogEntry.objects.get(content_type__model="account", object_id=str(account.pk))
-    assert log.change_message == f"Adjusted by +25 ({entry.serial_number}): goodwill"
+    assert audit_message(log) == f"Adjusted by +25 ({entry.serial_number}): goodwill"
 
 
 def test_reversal_from_the_admin_is_a_new_entry_and_logged(operator_client):

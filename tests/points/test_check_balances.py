@@ -50,3 +50,21 @@ def test_fix_with_confirmation_repairs_from_the_ledger(monkeypatch, capsys):
     assert Account.objects.get(user=bad).balance == 7
     assert Account.objects.get(user=good).balance == 5
     call_command("points_check_balances")
+
+
+def test_fix_audits_each_repair_under_the_system_user_or_the_one_named(monkeypatch, django_user_model):
+    from django.contrib.admin.models import LogEntry
+
+    from backoffice.auditing import audit_message
+
+    _good, bad = _two_accounts_one_drifted()
+    call_command("points_check_balances", "--fix", "--no-input")
+    account = Account.objects.get(user=bad)
+    [entry] = LogEntry.objects.all()
+    assert (entry.user.username, entry.object_id) == ("system", str(account.pk))
+    assert audit_message(entry) == "Balance repaired from 9 to 7, the sum of its ledger."
+
+    staff = django_user_model.objects.create_user(username="ops", password="x")
+    Account.objects.filter(pk=account.pk).update(balance=1)
+    call_command("points_check_balances", "--fix", "--no-input", "--by", "ops")
+    assert LogEntry.objects.order_by("-id").first().user == staff

@@ -38,3 +38,17 @@ def test_role_permissions_all_exist():
     assert "points.adjust_account" not in ROLE_PERMISSIONS[ANALYSTS] + ROLE_PERMISSIONS[OPS]
     assert not any(p.startswith("points.change_") for p in ROLE_PERMISSIONS[ANALYSTS] + ROLE_PERMISSIONS[OPS])
     assert Permission.objects.filter(codename="adjust_account").exists()
+
+
+def test_the_demo_history_fills_the_dashboards_30_days():
+    """The points panel charts 30 days: the demo's history lands on the days it happened, not all on today."""
+    from django.utils import timezone
+
+    from points.dashboard import points_panel_figures
+
+    demo_install(stdout=io.StringIO())
+
+    awarded = points_panel_figures(now=timezone.now())["awarded"]
+    assert len(awarded) == 30
+    assert sum(1 for total in awarded if total) >= 25
+    assert awarded[-1] == 0  # today belongs to the live traffic

@@ -281,3 +281,21 @@ def test_postgresql_refuses_delete_of_a_ledger_row():
     with refused, transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM points_ledgerentry WHERE id = %s", [entry.pk])
     assert LedgerEntry.objects.filter(pk=entry.pk).exists()
+
+
+def test_a_staff_adjustment_and_reversal_are_audited_by_the_service_itself(django_user_model):
+    from django.contrib.admin.models import LogEntry
+
+    from backoffice.auditing import audit_message
+
+    user = UserFactory()
+    staff = django_user_model.objects.create_user(username="clerk", password="x", is_staff=True)
+
+    entry = points_adjust(user_id=user.pk, amount=25, reason="goodwill", staff_user=staff)
+    reversal = ledger_reverse(entry_id=entry.pk, reason="typo", staff_user=staff)
+
+    lines = [(e.user, e.object_id, audit_message(e)) for e in LogEntry.objects.order_by("id")]
+    assert lines == [
+        (staff, str(entry.account_id), f"Adjusted by +25 ({entry.serial_number}): goodwill"),
+        (staff, str(reversal.pk), f"Reversal of {entry.serial_number}: typo"),
+    ]

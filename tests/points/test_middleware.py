@@ -47,7 +47,7 @@ def test_the_json_success_condition_ignores_a_second_checkin_the_same_day(user_c
 def test_anonymous_requests_capture_nothing(client, checkin_action):
     response = client.post("/api/points/checkin/")
     assert response.status_code == 401
-    assert response.json()["code"] == 401
+    assert response.json()["error"] == "not_authenticated"
     assert PendingEvent.objects.count() == 0
 
 
@@ -127,7 +127,7 @@ def test_a_dead_broker_costs_the_request_nothing_and_keeps_the_event(user_client
     from backoffice.embedded_redis import free_port
 
     dead = redis.Redis(port=free_port(), socket_timeout=0.05, socket_connect_timeout=0.05)
-    monkeypatch.setattr(capture, "_client", dead)
+    monkeypatch.setattr(capture, "shared_redis_client", lambda timeout: dead)
     monkeypatch.setattr(matching.index, "_checked_at", 0.0)
 
     response = user_client.post("/api/points/checkin/")

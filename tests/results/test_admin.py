@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_celery_results.models import TaskResult
 
+from backoffice.auditing import audit_message
 from backoffice.console.models import TaskRun
 from tests.schedules.helpers import make_schedule
 
@@ -59,11 +60,12 @@ def test_filters_search_and_date_hierarchy(client, analyst):
     assert "date_done__" in page  # the hierarchy offers drill-down links
 
 
-def test_ops_retry_a_failed_task_with_the_same_arguments(client, ops, redis_client):
+def test_ops_retry_a_failed_task_with_the_same_arguments(client, ops, redis_client, on_commit):
     original = failed_ping()
     client.force_login(ops)
 
-    response = client.post(CHANGELIST, {"action": "retry_selected", "_selected_action": [original.pk]})
+    with on_commit(execute=True):
+        response = client.post(CHANGELIST, {"action": "retry_selected", "_selected_action": [original.pk]})
 
     assert response.status_code == 302
     run = TaskRun.objects.get()
@@ -113,7 +115,7 @@ def test_ops_revoke_a_running_task_and_it_is_logged(client, ops, monkeypatch):
     client.post(CHANGELIST, {"action": "terminate_selected", "_selected_action": [running.pk, finished.pk]})
 
     assert revoked == [("running", True)]
-    assert LogEntry.objects.get(user=ops).change_message == "Terminated task running"
+    assert audit_message(LogEntry.objects.get(user=ops)) == "Terminated task running"
 
 
 def test_results_are_read_only_for_everyone(client, operator):

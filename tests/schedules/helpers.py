@@ -31,6 +31,8 @@ def form_data(task: PeriodicTask, **changes) -> dict:
         "description": task.description,
         "enabled": "on" if task.enabled else "",
         "interval": task.interval_id or "",
+        "every": task.interval.every if task.interval_id else "",
+        "period": task.interval.period if task.interval_id else "",
         "crontab": task.crontab_id or "",
         "solar": task.solar_id or "",
         "clocked": task.clocked_id or "",

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from tests.schedules.helpers import form_data, interval, make_schedule
+from tests.schedules.helpers import form_data, make_schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +16,8 @@ def test_operator_adds_a_schedule_for_a_registered_task_with_binding_kwargs(clie
     data = {
         "name": "say hi",
         "task": "backoffice.ping",
-        "interval": interval(60).pk,
+        "every": 60,
+        "period": "seconds",
         "args": "[]",
         "kwargs": '{"message": "hi"}',
         "enabled": "on",
@@ -34,7 +35,8 @@ def test_kwargs_that_do_not_bind_are_refused_naming_the_argument(client, operato
     data = {
         "name": "bad",
         "task": "backoffice.ping",
-        "interval": interval(60).pk,
+        "every": 60,
+        "period": "seconds",
         "args": "[]",
         "kwargs": '{"mesage": "typo"}',
         "enabled": "on",
@@ -53,7 +55,8 @@ def test_too_many_positional_arguments_are_refused(client, operator):
     data = {
         "name": "bad",
         "task": "backoffice.ping",
-        "interval": interval(60).pk,
+        "every": 60,
+        "period": "seconds",
         "args": '["a", "b"]',
         "kwargs": "{}",
         "enabled": "on",
@@ -67,7 +70,7 @@ def test_too_many_positional_arguments_are_refused(client, operator):
 
 def test_an_unknown_task_name_is_a_form_error(client, operator):
     client.force_login(operator)
-    data = {"name": "ghost", "task": "nope.not_a_task", "interval": interval(60).pk, "args": "[]", "kwargs": "{}"}
+    data = {"name": "ghost", "task": "nope.not_a_task", "every": 60, "period": "seconds", "args": "[]", "kwargs": "{}"}
 
     response = client.post(ADD_URL, data)
 
@@ -85,7 +88,7 @@ def test_an_unknown_task_name_is_a_form_error(client, operator):
 )
 def test_arguments_must_be_a_json_list_and_object(client, operator, field, value, complaint):
     client.force_login(operator)
-    data = {"name": "bad", "task": "backoffice.ping", "interval": interval(60).pk, "args": "[]", "kwargs": "{}"}
+    data = {"name": "bad", "task": "backoffice.ping", "every": 60, "period": "seconds", "args": "[]", "kwargs": "{}"}
     data[field] = value
 
     response = client.post(ADD_URL, data)

@@ -1,2 +1,2 @@
-# The ops fixtures (an ops user, a real Flower process) serve these tests too.
-from tests.ops.conftest import live_flower, ops_user  # noqa: F401
+# The ops fixtures (a real Flower process) serve these tests too; the role users come from tests/conftest.py.
+from tests.ops.conftest import live_flower  # noqa: F401

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.urls import reverse
 
+from backoffice.auditing import audit_message
 from backoffice.celery import app
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +27,7 @@ def test_revoking_a_task_id_the_portal_never_saw_is_logged(client, ops, monkeypa
     assert entry.action_flag == CHANGE
     assert entry.object_id == UNKNOWN_ID
     assert entry.object_repr == f"unknown task [{UNKNOWN_ID}]"
-    assert entry.change_message == f"{message} {UNKNOWN_ID}"
+    assert audit_message(entry) == f"{message} {UNKNOWN_ID}"
 
 
 def test_a_revoke_the_broker_refused_is_not_logged(client, ops, monkeypatch):

@@ -10,7 +10,13 @@ import pytest
 from django.conf import settings
 
 BASE_DIR = Path(settings.BASE_DIR)
-SHOW = "import os; print('secret=' + os.environ['PAYMENT_WEBHOOK_SECRET'], 'file_only=' + os.environ['ONLY_IN_FILE'])"
+# Prints what it was given, then stops its process group as Ctrl-C would, so keepalive does not restart it and
+# honcho (hence make) ends.
+SHOW = (
+    "import os, signal; "
+    "print('secret=' + os.environ['PAYMENT_WEBHOOK_SECRET'], 'file_only=' + os.environ['ONLY_IN_FILE'], flush=True); "
+    "os.killpg(os.getpgid(0), signal.SIGTERM)"
+)
 
 
 @pytest.fixture
@@ -21,6 +27,7 @@ def project(tmp_path):
     for name in ("backoffice", ".venv"):
         (tmp_path / name).symlink_to(BASE_DIR / name)
     (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "keepalive.py").symlink_to(BASE_DIR / "deploy" / "keepalive.py")
     (tmp_path / "deploy" / "Procfile").write_text(f'show: {sys.executable} -c "{SHOW}"\n')
     (tmp_path / ".env").write_text("PAYMENT_WEBHOOK_SECRET=from-the-file\nONLY_IN_FILE=kept\n")
     return tmp_path

@@ -54,8 +54,8 @@ CONTROL_PATHS = ["/ops/flower/%00", "/ops/flower/api/tasks%00x", "/ops/flower/a%
 
 
 @pytest.mark.parametrize("path", CONTROL_PATHS)
-def test_control_characters_in_the_path_are_a_400_that_never_reach_flower(client, ops_user, fake_flower, path):
-    client.force_login(ops_user)
+def test_control_characters_in_the_path_are_a_400_that_never_reach_flower(client, ops, fake_flower, path):
+    client.force_login(ops)
 
     response = client.get(path)
 
@@ -64,17 +64,17 @@ def test_control_characters_in_the_path_are_a_400_that_never_reach_flower(client
     assert fake_flower == []
 
 
-def test_a_line_break_in_the_path_matches_no_route(client, ops_user, fake_flower):
-    client.force_login(ops_user)
+def test_a_line_break_in_the_path_matches_no_route(client, ops, fake_flower):
+    client.force_login(ops)
 
     assert client.get("/ops/flower/a%0d%0aSet-Cookie:x").status_code == 404  # Django's `path:` stops at \n
     assert fake_flower == []
 
 
-def test_nul_byte_with_debug_on_shows_no_credential(ops_user, fake_flower, settings):
+def test_nul_byte_with_debug_on_shows_no_credential(ops, fake_flower, settings):
     settings.DEBUG = True
     client = Client(raise_request_exception=False)
-    client.force_login(ops_user)
+    client.force_login(ops)
 
     response = client.get("/ops/flower/%00")
 
@@ -92,8 +92,8 @@ def test_nul_byte_with_debug_on_shows_no_credential(ops_user, fake_flower, setti
         "/ops/flower/..%5c..%5cx",
     ],
 )
-def test_dot_segments_leaving_the_prefix_are_refused(client, ops_user, fake_flower, path):
-    client.force_login(ops_user)
+def test_dot_segments_leaving_the_prefix_are_refused(client, ops, fake_flower, path):
+    client.force_login(ops)
 
     response = client.get(path)
 
@@ -111,8 +111,8 @@ def test_dot_segments_leaving_the_prefix_are_refused(client, ops_user, fake_flow
         ("/ops/flower/", "/ops/flower/"),
     ],
 )
-def test_paths_inside_the_prefix_reach_flower_normalised(client, ops_user, fake_flower, path, upstream):
-    client.force_login(ops_user)
+def test_paths_inside_the_prefix_reach_flower_normalised(client, ops, fake_flower, path, upstream):
+    client.force_login(ops)
 
     response = client.get(path)
 
@@ -121,8 +121,8 @@ def test_paths_inside_the_prefix_reach_flower_normalised(client, ops_user, fake_
 
 
 @pytest.mark.parametrize("path", ["/ops/flower/", "/ops/flower/api/tasks", "/ops/flower/static/css/flower.css"])
-def test_proxied_answers_are_never_stored_by_a_cache(client, ops_user, fake_flower, path):
-    client.force_login(ops_user)
+def test_proxied_answers_are_never_stored_by_a_cache(client, ops, fake_flower, path):
+    client.force_login(ops)
 
     response = client.get(path)
 
@@ -131,8 +131,8 @@ def test_proxied_answers_are_never_stored_by_a_cache(client, ops_user, fake_flow
     assert "Expires" not in response
 
 
-def test_errors_from_the_proxy_are_not_stored_either(client, ops_user, fake_flower):
-    client.force_login(ops_user)
+def test_errors_from_the_proxy_are_not_stored_either(client, ops, fake_flower):
+    client.force_login(ops)
 
     assert client.get("/ops/flower/%00")["Cache-Control"] == "no-store"
     assert client.post("/ops/flower/api/tasks")["Cache-Control"] == "no-store"
@@ -208,7 +208,7 @@ def flower_as_make_run_starts_it(tmp_path, redis_client):
 @pytest.mark.slow
 def test_flower_keeps_its_credential_out_of_argv_and_listens_only_on_a_private_socket(
     client,
-    ops_user,
+    ops,
     settings,
     flower_as_make_run_starts_it,
 ):
@@ -234,7 +234,7 @@ def test_flower_keeps_its_credential_out_of_argv_and_listens_only_on_a_private_s
 
     settings.FLOWER_UNIX_SOCKET = str(proc.socket)
     settings.FLOWER_BASIC_AUTH = FLOWER_AUTH
-    client.force_login(ops_user)
+    client.force_login(ops)
     response = client.get("/ops/flower/api/workers")
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
@@ -244,9 +244,9 @@ DATATABLE_FORM = "draw=1&start=0&length=15&order%5B0%5D%5Bcolumn%5D=0&order%5B0%
 
 
 @pytest.fixture
-def csrf_client(ops_user):
+def csrf_client(ops):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(ops_user)
+    client.force_login(ops)
     return client
 
 
@@ -307,7 +307,7 @@ def test_every_other_post_is_refused_even_with_a_valid_token(csrf_client, fake_f
 
 
 @pytest.mark.slow
-def test_flowers_tasks_tab_inside_the_portal_lists_tasks(live_server, live_worker, live_flower, ops_user, page):
+def test_flowers_tasks_tab_inside_the_portal_lists_tasks(live_server, live_worker, live_flower, ops, page):
     from backoffice.tasks import ping_task
     from tests.accounts.staff import PASSWORD
     from tests.browser import admin_login
@@ -316,7 +316,7 @@ def test_flowers_tasks_tab_inside_the_portal_lists_tasks(live_server, live_worke
     failed = []
     page.on("response", lambda response: failed.append(response.url) if response.status >= 400 else None)
     page.set_viewport_size({"width": 1440, "height": 900})
-    admin_login(page, live_server.url, ops_user.username, PASSWORD)
+    admin_login(page, live_server.url, ops.username, PASSWORD)
     page.goto(f"{live_server.url}/ops/monitor/")
     frame = page.frame_locator("#flower-frame")
     frame.locator(".navbar-toggler:visible, a.nav-link:visible").first.wait_for()
@@ -329,11 +329,11 @@ def test_flowers_tasks_tab_inside_the_portal_lists_tasks(live_server, live_worke
 
 
 @pytest.mark.slow
-def test_flower_inside_the_portal_offers_no_control_buttons(live_server, live_worker, live_flower, ops_user, page):
+def test_flower_inside_the_portal_offers_no_control_buttons(live_server, live_worker, live_flower, ops, page):
     from tests.accounts.staff import PASSWORD
     from tests.browser import admin_login
 
-    admin_login(page, live_server.url, ops_user.username, PASSWORD)
+    admin_login(page, live_server.url, ops.username, PASSWORD)
     page.goto(f"{live_server.url}/ops/monitor/")
     page.locator("#flower-frame").evaluate(f"frame => frame.src = '/ops/flower/worker/{live_worker.hostname}'")
     frame = page.frame_locator("#flower-frame")

@@ -61,13 +61,13 @@ def test_the_console_sms_backend_logs_no_code_and_no_number(caplog):
 
 
 @pytest.mark.slow
-def test_a_code_sent_through_the_real_path_is_found_nowhere(client, ops_user, live_flower, live_worker):
+def test_a_code_sent_through_the_real_path_is_found_nowhere(client, ops, live_flower, live_worker):
     response = client.post("/api/sms/code/", json.dumps({"phone": PHONE}), content_type="application/json")
     assert response.status_code == 202
     code = cache.get(services._key("code", PHONE))
     assert code and len(code) == 6
 
-    client.force_login(ops_user)
+    client.force_login(ops)
 
     def flower_tasks() -> dict:
         body = b"".join(client.get("/ops/flower/api/tasks").streaming_content).decode()

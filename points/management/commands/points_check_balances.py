@@ -3,6 +3,7 @@ mismatch. `--fix` repairs balances, after confirmation."""
 
 from django.core.management.base import BaseCommand, CommandError
 
+from backoffice.auditing import audit_actor
 from points.selectors import checkins_without_event
 from points.services import balances_check, balances_fix
 
@@ -15,10 +16,13 @@ class Command(BaseCommand):
             "--fix", action="store_true", help="set mismatched balances to their ledger's sum (asks first)"
         )
         parser.add_argument(
+            "--by", metavar="USERNAME", help="the staff member the repairs are audited under (default: system)"
+        )
+        parser.add_argument(
             "--no-input", "--noinput", action="store_false", dest="interactive", help="do not ask before --fix"
         )
 
-    def handle(self, *args, fix: bool, interactive: bool, **options):
+    def handle(self, *args, fix: bool, interactive: bool, by: str | None = None, **options):
         unrecorded = checkins_without_event()
         for checkin in unrecorded:
             self.stdout.write(f"check-in {checkin.pk} (user {checkin.user_id}, {checkin.day}): no points event")
@@ -42,7 +46,7 @@ class Command(BaseCommand):
             answer = input(f"Set {len(mismatches)} balance(s) to their ledger's sum? Type 'yes' to continue: ")
             if answer.strip().lower() != "yes":
                 raise CommandError("Nothing changed.")
-        fixed = balances_fix(account_ids=[m.account_id for m in mismatches])
+        fixed = balances_fix(account_ids=[m.account_id for m in mismatches], actor=audit_actor(by))
         left = balances_check()
         self.stdout.write(f"fixed {fixed} account(s)")
         if left:

@@ -4,10 +4,14 @@ With --demo, also demo staff (one per role) and each app's demo data (an app's `
 `demo_install(*, stdout)` function).
 """
 
+import contextlib
 import importlib
+import logging
 import os
 
+import redis
 from django.apps import apps
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils.module_loading import module_has_submodule
 
@@ -17,6 +21,31 @@ from backoffice.alerts.services import alert_rules_install_defaults
 from backoffice.schedules.services import schedules_install_defaults
 
 DEMO_STAFF = {"operator": OPERATORS, "analyst": ANALYSTS, "ops": OPS}
+
+
+class _CountBrokerWarnings(logging.Filter):
+    """The warnings the demo's services log when a message cannot be published (the sweepers and the relay pick
+    the work up later): counted, not printed. `make run` runs setup_portal before it starts the embedded Redis."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and "broker unavailable" in str(record.msg):
+            self.seen.add(id(record))
+            return False
+        return True
+
+
+def _broker_reachable() -> bool:
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
 
 
 class Command(BaseCommand):
@@ -44,7 +73,29 @@ class Command(BaseCommand):
                 self.style.WARNING(f"superuser {username!r} created with password: {generated}  (shown once)")
             )
         if demo:
-            self._install_demo(password=password or generated)
+            with self._broker_warnings_summed():
+                self._install_demo(password=password or generated)
+
+    @contextlib.contextmanager
+    def _broker_warnings_summed(self):
+        """With Redis not up yet, one line instead of a warning per demo order or points notice."""
+        if _broker_reachable():
+            yield
+            return
+        counter = _CountBrokerWarnings()
+        handlers = logging.getLogger().handlers  # where every module's records end up, whatever its logger
+        for handler in handlers:
+            handler.addFilter(counter)
+        try:
+            yield
+        finally:
+            for handler in handlers:
+                handler.removeFilter(counter)
+        if counter.seen:
+            self.stdout.write(
+                f"broker not up yet (make run starts it next): {len(counter.seen)} demo task messages left to the "
+                "sweepers and the outbox relay, which run once beat and a worker are up"
+            )
 
     def _install_demo(self, *, password: str | None) -> None:
         if password:  # demo staff share the admin's password, so one secret opens the demo

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "backoffice.console",
     "backoffice.ops",
     "backoffice.exports",
+    "backoffice.alerts",
     "backoffice.reports",
     "points",
     "orders",

@@ -70,4 +70,10 @@ DEFAULT_SCHEDULES = [
         description="Deletes export files past EXPORTS_EXPIRE_HOURS and marks their jobs expired.",
         crontab={"minute": "7"},  # hourly: a file outlives its expiry by an hour at most
     ),
+    DefaultSchedule(
+        name="Alerts evaluation",
+        task="alerts.evaluate",
+        description="Evaluates every enabled alert rule and sends what fires, reminds or recovers.",
+        every_seconds=30,
+    ),
 ]

@@ -52,6 +52,7 @@ CUSTOM_ADMIN_URLS = {
     "orders_order_cancel": ("orders.cancel_order",),
     "orders_order_refund": ("orders.refund_order",),
     "portal_reports_report_preview": ("portal_reports.view_report",),
+    "portal_alerts_alertrule_silence": ("portal_alerts.silence_alertrule",),
 }
 # The admin's own URLs, walked model by model in the first test; import-export's follow its admin's permissions.
 STOCK_ADMIN_URL = re.compile(r"_(changelist|add|history|delete|change)$")

@@ -19,7 +19,7 @@ from backoffice.ops.tasks import dashboard_refresh_task
 pytestmark = pytest.mark.django_db
 
 # reports: backoffice/reports; notes: tests/portal_app
-ALL_PANELS = ["pipeline", "points", "orders", "tasks", "workers", "queues", "beat", "reports", "notes"]
+ALL_PANELS = ["pipeline", "points", "orders", "alerts", "tasks", "workers", "queues", "beat", "reports", "notes"]
 
 
 @pytest.fixture

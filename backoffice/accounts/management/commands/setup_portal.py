@@ -17,6 +17,7 @@ from django.utils.module_loading import module_has_submodule
 
 from backoffice.accounts.roles import ANALYSTS, OPERATORS, OPS
 from backoffice.accounts.services import roles_install, staff_user_ensure, superuser_ensure
+from backoffice.alerts.services import alert_rules_install_defaults
 from backoffice.schedules.services import schedules_install_defaults
 
 DEMO_STAFF = {"operator": OPERATORS, "analyst": ANALYSTS, "ops": OPS}
@@ -61,6 +62,9 @@ class Command(BaseCommand):
         for outcome in ("created", "kept", "skipped"):
             for name in report[outcome]:
                 self.stdout.write(f"schedule {name!r}: {outcome}")
+        for outcome, names in alert_rules_install_defaults().items():
+            for name in names:
+                self.stdout.write(f"alert rule {name!r}: {outcome}")
 
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
         generated = superuser_ensure(username=username, password=password)

@@ -14,20 +14,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from backoffice.alerts.defaults import DEFAULT_RULES
 from backoffice.alerts.models import AlertEvent, AlertNotification, AlertRule
 from backoffice.alerts.selectors import Figures
 from backoffice.alerts.tasks import alert_notification_deliver_task
+from backoffice.auditing import audit_record
 from backoffice.notify.services import email_send, sms_send
 from backoffice.notify.sms import SmsTransientError
+from backoffice.publishing import task_publish_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +122,7 @@ def alert_notifications_republish(*, now: datetime) -> int:
         )
         if won:
             claimed += 1
-            transaction.on_commit(lambda pk=pk: alert_notification_deliver_task.delay(pk), robust=True)
+            task_publish_on_commit(alert_notification_deliver_task, args=[pk])
     if claimed:
         logger.warning("alerts: %d queued notifications published again", claimed)
     return claimed
@@ -258,7 +260,7 @@ def _notify(*, rule: AlertRule, event: AlertEvent, reason: str, value: float, no
     created = AlertNotification.objects.bulk_create(rows)
     ids = [row.pk for row in created]
     for pk in ids:
-        transaction.on_commit(lambda pk=pk: alert_notification_deliver_task.delay(pk), robust=True)
+        task_publish_on_commit(alert_notification_deliver_task, args=[pk])
     return ids
 
 
@@ -332,7 +334,12 @@ def alert_rule_silence(*, rule: AlertRule, user, minutes: int, reason: str, now:
         raise ValidationError(_("Silence a rule for between 1 minute and 7 days."), code="minutes")
     until = now + timedelta(minutes=minutes)
     AlertRule.objects.filter(pk=rule.pk).update(silenced_until=until, silenced_by=user, silence_reason=reason[:500])
-    _audit(user=user, rule=rule, message=f"Silenced until {until.isoformat(timespec='seconds')}: {reason}")
+    audit_record(
+        actor=user,
+        message=gettext_noop("Silenced until %(until)s: %(reason)s"),
+        params={"until": until.isoformat(timespec="seconds"), "reason": reason[:500]},
+        objects=[rule],
+    )
     rule.refresh_from_db()
     return until
 
@@ -340,9 +347,5 @@ def alert_rule_silence(*, rule: AlertRule, user, minutes: int, reason: str, now:
 @transaction.atomic
 def alert_rule_unsilence(*, rule: AlertRule, user) -> None:
     AlertRule.objects.filter(pk=rule.pk).update(silenced_until=None, silenced_by=None, silence_reason="")
-    _audit(user=user, rule=rule, message="Silence lifted")
+    audit_record(actor=user, message=gettext_noop("Silence lifted"), objects=[rule])
     rule.refresh_from_db()
-
-
-def _audit(*, user, rule: AlertRule, message: str) -> None:
-    LogEntry.objects.log_actions(user.pk, [rule], CHANGE, change_message=message[:2000], single_object=True)
